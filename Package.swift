@@ -1,0 +1,62 @@
+// swift-tools-version:6.0
+//
+// Vigil: an edge agent for camera appliances. See README.md and docs/ for the architecture.
+//
+// C is confined to the three system-library shim targets (CV4L2, CTurboJPEG, CGPIOD); only the
+// modules right above them (Capture, Imaging, and later Field) import C. Everything else is Swift.
+import PackageDescription
+
+let package = Package(
+    name: "Vigil",
+    products: [
+        .executable(name: "vigil", targets: ["vigil"]),
+        .executable(name: "vigil-vmtest", targets: ["vigil-vmtest"]),
+        .library(name: "VigilCore", targets: ["VigilCore"]),
+        .library(name: "Capture", targets: ["Capture"]),
+        .library(name: "Imaging", targets: ["Imaging"]),
+        .library(name: "VigilTestSupport", targets: ["VigilTestSupport"]),
+        // A C-ABI shared library so benchmarks can call Vigil's code from the same process as the
+        // Python peer (alternating runs, one process): see bench/.
+        .library(name: "VigilBench", type: .dynamic, targets: ["VigilBench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // MARK: C shims (system libraries from Debian; no vendored C code)
+        .systemLibrary(
+            name: "CV4L2", pkgConfig: "libv4l2",
+            providers: [.apt(["libv4l-dev"])]),
+        .systemLibrary(
+            name: "CTurboJPEG", pkgConfig: "libturbojpeg",
+            providers: [.apt(["libturbojpeg0-dev"])]),
+        .systemLibrary(
+            name: "CGPIOD", pkgConfig: "libgpiod",
+            providers: [.apt(["libgpiod-dev"])]),
+
+        // MARK: libraries
+        .target(name: "VigilCore"),
+        .target(name: "Capture", dependencies: ["VigilCore", "CV4L2"]),
+        .target(name: "Imaging", dependencies: ["VigilCore", "CTurboJPEG"]),
+        .target(name: "VigilTestSupport", dependencies: ["VigilCore", "Capture", "Imaging", "CV4L2"]),
+        .target(name: "VigilBench", dependencies: ["Imaging"]),
+
+        // MARK: executables
+        .executableTarget(
+            name: "vigil",
+            dependencies: [
+                "VigilCore", "Capture", "Imaging",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        // Kernel-level test runner: runs inside the qemu VM against real drivers (vivid,
+        // v4l2loopback); see Tests/vm/. Prints PASS/FAIL lines.
+        .executableTarget(
+            name: "vigil-vmtest",
+            dependencies: ["VigilCore", "Capture", "Imaging", "VigilTestSupport"]),
+
+        // MARK: tests
+        .testTarget(name: "VigilCoreTests", dependencies: ["VigilCore", "VigilTestSupport"]),
+        .testTarget(name: "CaptureTests", dependencies: ["Capture", "VigilTestSupport", "Imaging"]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "VigilTestSupport"]),
+    ]
+)

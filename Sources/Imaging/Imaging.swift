@@ -1,0 +1,1 @@
+// Imaging: filled in by the Imaging work.
