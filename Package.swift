@@ -38,6 +38,9 @@ let package = Package(
         .target(name: "VigilCore"),
         .target(name: "Capture", dependencies: ["VigilCore", "CV4L2"]),
         .target(name: "Imaging", dependencies: ["VigilCore", "CTurboJPEG"]),
+        // The frame path above capture and imaging: capture runs, frame saving, the demo job
+        // (later: detection, matching).
+        .target(name: "Pipeline", dependencies: ["VigilCore", "Capture", "Imaging"]),
         .target(name: "VigilTestSupport", dependencies: ["VigilCore", "Capture", "Imaging", "CV4L2"]),
         .target(name: "VigilBench", dependencies: ["Imaging"]),
 
@@ -45,18 +48,19 @@ let package = Package(
         .executableTarget(
             name: "vigil",
             dependencies: [
-                "VigilCore", "Capture", "Imaging",
+                "VigilCore", "Capture", "Imaging", "Pipeline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Kernel-level test runner: runs inside the qemu VM against real drivers (vivid,
         // v4l2loopback); see Tests/vm/. Prints PASS/FAIL lines.
         .executableTarget(
             name: "vigil-vmtest",
-            dependencies: ["VigilCore", "Capture", "Imaging", "VigilTestSupport"]),
+            dependencies: ["VigilCore", "Capture", "Imaging", "Pipeline"]),
 
         // MARK: tests
         .testTarget(name: "VigilCoreTests", dependencies: ["VigilCore", "VigilTestSupport"]),
         .testTarget(name: "CaptureTests", dependencies: ["Capture", "VigilTestSupport", "Imaging"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "VigilTestSupport"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "VigilTestSupport"]),
     ]
 )

@@ -17,11 +17,16 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/types.h>
+#include <unistd.h>
 #include <linux/videodev2.h>
 #include <libv4l2.h>
 
 /* v4l2_open is variadic (mode_t only matters with O_CREAT, which a device never needs). */
 static inline int cv4l2_open(const char *path, int flags) { return v4l2_open(path, flags); }
+/* Hands an fd that is already open to libv4l2 (v4l2_fd_open takes flags, not varargs). */
+static inline int cv4l2_fd_open(int fd, int v4l2_flags) { return v4l2_fd_open(fd, v4l2_flags); }
+static inline int cv4l2_sys_open(const char *path, int flags) { return open(path, flags); }
+static inline int cv4l2_sys_close(int fd) { return close(fd); }
 static inline int cv4l2_close(int fd) { return v4l2_close(fd); }
 /* v4l2_ioctl is variadic; every V4L2 request takes exactly one pointer argument. */
 static inline int cv4l2_ioctl(int fd, unsigned long request, void *arg) { return v4l2_ioctl(fd, request, arg); }

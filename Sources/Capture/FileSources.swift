@@ -95,7 +95,8 @@ public final class FileFrameSource: FrameSource {
         statistics.delivered += 1
         let info = FrameInfo(
             sequence: sequence, driverTimestamp: .nanoseconds(Int64(due.nanoseconds)),
-            captureTime: clock.now(), format: .mjpeg, size: ref.size ?? Size(width: 0, height: 0),
+            captureTime: clock.now(), format: .mjpeg,
+            size: ref.size ?? bytes.withBytes { JPEGStream.imageSize($0) } ?? Size(width: 0, height: 0),
             bytesPerLine: 0)
         return Frame(info: info, bytes: bytes.view(ref.range), lease: bytes)
     }

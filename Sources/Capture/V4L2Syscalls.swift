@@ -1,6 +1,10 @@
 import CV4L2
 import VigilCore
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The system calls the V4L2 camera makes, as swappable closures.
 ///
 /// Why: the retry, error-mapping and buffer-ownership logic is tested without a kernel by
@@ -32,8 +36,26 @@ public struct V4L2Syscalls: Sendable {
     /// straight through and handle quirky cameras), and poll(2) on the same fd.
     public static let libv4l2 = V4L2Syscalls(
         open: { path, flags in
-            let fd = cv4l2_open(path, flags)
-            return fd >= 0 ? .success(fd) : .failure(Errno(rawValue: cv4l2_errno()))
+            // Plain open + VIDIOC_QUERYCAP first: libv4l2 prints its own complaints to stderr
+            // when handed something that is not a V4L2 device, and a technician should see one
+            // clear line from Vigil instead.
+            let fd = cv4l2_sys_open(path, flags)
+            guard fd >= 0 else { return .failure(Errno(rawValue: cv4l2_errno())) }
+            var cap = v4l2_capability()
+            var r: Int32
+            repeat { r = cv4l2_sys_ioctl(fd, CV4L2_VIDIOC_QUERYCAP, &cap) } while r != 0 && cv4l2_errno() == EINTR
+            if r != 0 {
+                let e = Errno(rawValue: cv4l2_errno())
+                _ = cv4l2_sys_close(fd)
+                return .failure(e)
+            }
+            let wrapped = cv4l2_fd_open(fd, 0)
+            guard wrapped >= 0 else {
+                let e = Errno(rawValue: cv4l2_errno())
+                _ = cv4l2_sys_close(fd)
+                return .failure(e)
+            }
+            return .success(wrapped)
         },
         close: { fd in
             cv4l2_close(fd) == 0 ? .success(()) : .failure(Errno(rawValue: cv4l2_errno()))

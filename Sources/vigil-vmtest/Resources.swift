@@ -1,0 +1,41 @@
+import VigilCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Open file descriptors of this process (entries in /proc/self/fd).
+func openFDCount() -> Int {
+    guard let d = opendir("/proc/self/fd") else { return -1 }
+    defer { closedir(d) }
+    var n = 0
+    while readdir(d) != nil { n += 1 }
+    return n - 3  // ".", ".." and the directory's own fd
+}
+
+/// Lines of /proc/self/maps that map `path` (a device's buffers).
+func mappings(of path: String) -> Int {
+    let fd = open("/proc/self/maps", O_RDONLY)
+    guard fd >= 0 else { return -1 }
+    defer { close(fd) }
+    var data: [UInt8] = []
+    var buf = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let r = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if r <= 0 { break }
+        data += buf[0..<r]
+    }
+    let text = String(decoding: data, as: UTF8.self)
+    return text.split(separator: "\n").filter { $0.hasSuffix(path) }.count
+}
+
+/// Writes a short string to a sysfs file (e.g. a driver's unbind file).
+func writeSysfs(_ path: String, _ value: String) -> Errno? {
+    let fd = open(path, O_WRONLY)
+    guard fd >= 0 else { return .current }
+    defer { close(fd) }
+    let r = value.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
+    return r < 0 ? .current : nil
+}
+
+func sleepMilliseconds(_ ms: Int) { usleep(UInt32(ms * 1000)) }
