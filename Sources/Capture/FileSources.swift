@@ -151,7 +151,7 @@ public final class FileFrameSource: FrameSource {
 final class FileBytes: FrameLease, @unchecked Sendable {
     // @unchecked: immutable after init.
     private let storage: UnsafeMutableRawBufferPointer
-    var count: Int { storage.count }
+    var count: Int { byteCount }
 
     private let byteCount: Int
 

@@ -1,0 +1,71 @@
+# Vigil — the two commands of the README are `make demo` and `make test`.
+# Every set-up step is idempotent and cached: a second run spends its time on the work itself.
+
+SHELL := /bin/bash
+REPO := $(CURDIR)
+CACHE := $(REPO)/.cache
+STAMPS := $(CACHE)/stamps
+VENV := $(REPO)/.venv
+PY := $(VENV)/bin/python
+SYSPY ?= python3
+FUZZ_SECONDS ?= 30
+VM_REF := "$$BIN/vigil-vmtest" make-reference --out "$$OUT/mjpeg-ref" --count 8 --size 640x480
+
+.PHONY: setup build build-release demo test test-unit test-vm bench clean help
+
+help:
+	@echo "make demo      set up, build, run the main job on the embedded clip (no camera needed)"
+	@echo "make test      set up, build, run unit tests and the kernel-level VM tests"
+	@echo "make test-vm   only the kernel-level tests (qemu: vivid, v4l2loopback)"
+	@echo "make bench     side-by-side benchmarks (release build)"
+
+# ---- set-up -----------------------------------------------------------------------------------
+setup: $(STAMPS)/apt $(STAMPS)/venv $(STAMPS)/photos
+
+# Re-checked every run (a dpkg query, well under a second), so a removed package is noticed.
+$(STAMPS)/apt: FORCE
+	@mkdir -p $(STAMPS)
+	@bash scripts/setup-apt.sh scripts/apt-packages.txt
+	@touch $@
+
+$(STAMPS)/venv: requirements.txt | $(STAMPS)/apt
+	@mkdir -p $(STAMPS)
+	@test -x $(PY) || $(SYSPY) -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	@echo "setup: venv ready ($(VENV))"
+	@touch $@
+
+$(STAMPS)/photos: scripts/fetch-photos.sh | $(STAMPS)/venv
+	@PY=$(PY) bash scripts/fetch-photos.sh
+	@touch $@
+
+FORCE:
+
+# ---- build ------------------------------------------------------------------------------------
+build: setup
+	swift build --build-tests
+
+build-release: setup
+	swift build -c release --product vigil
+
+# ---- the two commands -------------------------------------------------------------------------
+demo: build-release
+	.build/release/vigil demo
+
+test: build
+	swift test --skip-build
+	$(MAKE) --no-print-directory test-vm
+
+# ---- kernel-level tests -----------------------------------------------------------------------
+test-vm: setup
+	swift build --product vigil
+	swift build --product vigil-vmtest
+	bash Tests/vm/run.sh --bin $(REPO)/.build/debug --pre '$(VM_REF)'
+
+# ---- benchmarks (not tests) -------------------------------------------------------------------
+bench: setup
+	swift build -c release --product VigilBench
+	$(PY) bench/bench_decode.py --lib $(REPO)/.build/release/libVigilBench.so
+
+clean:
+	rm -rf .build $(CACHE)/vm/out

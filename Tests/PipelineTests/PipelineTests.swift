@@ -1,0 +1,154 @@
+import Capture
+import Imaging
+import Pipeline
+import Testing
+import VigilCore
+import VigilTestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+func tempDir() -> String {
+    var template = Array("/tmp/vigil-pipeline-XXXXXX".utf8CString)
+    return template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
+}
+
+func readFile(_ path: String) -> [UInt8]? {
+    let fd = open(path, O_RDONLY)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var out: [UInt8] = []
+    var buf = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let r = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if r <= 0 { break }
+        out += buf[0..<r]
+    }
+    return out
+}
+
+@Suite("The embedded demo clip and the demo job")
+struct DemoTests {
+    @Test func clipHasOneHuffmanlessAndOneTruncatedFrame() throws {
+        let stream = try DemoClip.make(frames: 9, size: Size(width: 320, height: 180))
+        let segs = stream.withUnsafeBytes { JPEGStream.split($0) }
+        #expect(segs.count == 9)
+        let noDHT = segs.filter { s in
+            !zip(stream[s.range], stream[s.range].dropFirst()).contains { $0 == 0xFF && $1 == 0xC4 }
+        }
+        #expect(noDHT.count == 1)
+        #expect(segs.filter { !$0.complete }.count == 1)
+    }
+
+    @Test func demoDecodesEveryGoodFrameAndSkipsTheTruncatedOne() throws {
+        let stream = try DemoClip.make(frames: 9, size: Size(width: 640, height: 360))
+        let src = try FileFrameSource(name: "clip", mjpegStream: stream)
+        var lines: [DemoRunner.FrameLine] = []
+        let summary = try DemoRunner(target: Size(width: 160, height: 90), frames: 100).run(source: src) { lines.append($0) }
+        #expect(lines.count == 9)
+        #expect(summary.decoded == 8)
+        #expect(summary.skipped == 1)
+        #expect(summary.report.corrupt == 1)
+        #expect(lines[6].error?.contains("corrupt JPEG") == true, "frame 2n/3 is the truncated one")
+        #expect(lines[3].error == nil, "the frame without Huffman tables decodes")
+        // 640x360 → 160x90 is exactly the 1/4 DCT scale: no resize needed.
+        #expect(lines[0].decoded == Size(width: 160, height: 90))
+        // The bright disc moves left to right, so the scene is not constant.
+        #expect(lines.compactMap { $0.error == nil ? $0.meanRGB.2 : nil }.count == 8)
+    }
+
+    @Test func huffmanStrippingKeepsTheImage() throws {
+        let enc = try JPEGEncoder(), dec = try JPEGDecoder()
+        let img = DemoClip.scene(1, 4, Size(width: 96, height: 64))
+        let jpeg = try enc.encode(img, quality: 90, subsampling: .s422)
+        let stripped = DemoClip.removingHuffmanTables(jpeg)
+        #expect(stripped.count < jpeg.count)
+        let a = try jpeg.withUnsafeBytes { try dec.decode($0) }
+        let b = try stripped.withUnsafeBytes { try dec.decode($0) }
+        #expect(a == b)
+    }
+}
+
+@Suite("Capture runs and frame saving")
+struct CaptureRunTests {
+    @Test func runCaptureCountsFramesDropsAndRate() throws {
+        let driver = FakeV4L2Driver(capabilities: CameraProfiles.vivid, sequenceStride: 2)
+        let cam = try V4L2Camera(path: driver.path, request: CaptureRequest(size: Size(width: 320, height: 180)), syscalls: driver.syscalls)
+        try cam.start()
+        var seen = 0
+        let report = try runCapture(from: cam, count: 6, timeout: .milliseconds(100)) { _ in seen += 1 }
+        #expect(report.frames == 6)
+        #expect(seen == 6)
+        #expect(report.dropped == 5)
+        #expect(report.measuredFPS != nil)
+        #expect(report.description.contains("6 frames"))
+    }
+
+    @Test func endOfAFileSourceEndsTheRunNormally() throws {
+        let stream = try DemoClip.make(frames: 3, size: Size(width: 64, height: 32))
+        let src = try FileFrameSource(name: "c", mjpegStream: stream)
+        try src.start()
+        let report = try runCapture(from: src, count: 10, timeout: .seconds(1)) { _ in }
+        #expect(report.frames == 3)
+    }
+
+    @Test func aDeadCameraEndsTheRunWithNoFrame() throws {
+        let driver = FakeV4L2Driver(capabilities: CameraProfiles.vivid)
+        let cam = try V4L2Camera(path: driver.path, syscalls: driver.syscalls)
+        try cam.start()
+        driver.unplug()
+        #expect(throws: CaptureError.disconnected(path: "/dev/video0", .noSuchDevice)) {
+            _ = try runCapture(from: cam, count: 3, timeout: .milliseconds(10)) { _ in }
+        }
+    }
+
+    @Test func saverWritesMJPEGAsIsAndEncodesRawFrames() throws {
+        let dir = tempDir() + "/out/nested"
+        let saver = try FrameSaver(directory: dir)
+        // MJPEG: the exact bytes.
+        let jpeg = try JPEGEncoder().encode(DemoClip.scene(0, 2, Size(width: 64, height: 48)))
+        let src = try FileFrameSource(name: "one", mjpegStream: jpeg)
+        try src.start()
+        let p1 = try saver.save(try src.nextFrame(timeout: .seconds(1)))
+        #expect(readFile(p1) == jpeg)
+        // YUYV from an emulated vivid: encoded to JPEG, the bars survive.
+        let driver = FakeV4L2Driver(capabilities: CameraProfiles.vivid)
+        let cam = try V4L2Camera(path: driver.path, request: CaptureRequest(size: Size(width: 320, height: 180)), syscalls: driver.syscalls)
+        try cam.start()
+        let p2 = try saver.save(try cam.nextFrame(timeout: .seconds(1)))
+        #expect(p2.hasSuffix("frame-000001.jpg"))
+        let img = try #require(readFile(p2)).withUnsafeBytes { try JPEGDecoder().decode($0) }
+        #expect(img.size == Size(width: 320, height: 180))
+        let white = img.pixel(x: 20, y: 90), black = img.pixel(x: 300, y: 90)
+        #expect(abs(Int(white.0) - 191) < 10 && abs(Int(black.0)) < 10)
+        #expect(readFile(p2 + ".tmp") == nil, "no temporary file left behind")
+    }
+
+    @Test func aCorruptFrameIsNotSaved() throws {
+        let dir = tempDir()
+        let saver = try FrameSaver(directory: dir)
+        let jpeg = try JPEGEncoder().encode(DemoClip.scene(0, 2, Size(width: 64, height: 48)))
+        let src = try FileFrameSource(name: "cut", mjpegStream: Array(jpeg.prefix(jpeg.count / 2)))
+        try src.start()
+        #expect(throws: ImagingError.self) { try saver.save(try src.nextFrame(timeout: .seconds(1))) }
+        #expect(readFile(dir + "/frame-000000.jpg") == nil)
+    }
+
+    @Test func atomicWriteReportsThePathAndErrno() throws {
+        #expect(throws: FileError(path: "/nonexistent-dir/x.tmp", operation: "create", errno: .noSuchFile)) {
+            try writeFileAtomically("/nonexistent-dir/x", [1, 2, 3])
+        }
+        let dir = tempDir()
+        try writeFileAtomically(dir + "/f", [9, 8, 7])
+        try writeFileAtomically(dir + "/f", [1])
+        #expect(readFile(dir + "/f") == [1])
+    }
+
+    @Test func numberFormatting() {
+        #expect(format2(3.14159) == "3.14")
+        #expect(format2(0.005) == "0.01")
+        #expect(format2(-2.5) == "-2.50")
+        #expect(format2(12) == "12.00")
+    }
+}
