@@ -57,10 +57,12 @@ test: build
 	$(MAKE) --no-print-directory test-vm
 
 # ---- kernel-level tests -----------------------------------------------------------------------
+# Release binaries: what ships, and fast enough under qemu's software emulation (a debug build
+# spends minutes decoding JPEGs there).
 test-vm: setup
-	swift build --product vigil
-	swift build --product vigil-vmtest
-	bash Tests/vm/run.sh --bin $(REPO)/.build/debug --pre '$(VM_REF)'
+	swift build -c release --product vigil
+	swift build -c release --product vigil-vmtest
+	bash Tests/vm/run.sh --bin $(REPO)/.build/release --pre '$(VM_REF)'
 
 # ---- benchmarks (not tests) -------------------------------------------------------------------
 bench: setup

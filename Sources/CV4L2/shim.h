@@ -14,6 +14,7 @@
 #include <poll.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/types.h>
@@ -35,6 +36,14 @@ static inline void *cv4l2_mmap(size_t length, int fd, int64_t offset) {
 }
 static inline int cv4l2_munmap(void *start, size_t length) { return v4l2_munmap(start, length); }
 static inline int cv4l2_errno(void) { return errno; }
+/*
+ * libv4l2 prints its own error lines to stderr unless v4l2_log_file is set. Vigil reports every
+ * failure itself (with path, request and errno), so libv4l2's lines go to `path` — /dev/null
+ * unless VIGIL_V4L2_LOG names a file for debugging. Called once, before the first open.
+ */
+static inline void cv4l2_redirect_log(const char *path) {
+    if (v4l2_log_file == NULL) v4l2_log_file = fopen(path, "a");
+}
 static inline void *cv4l2_map_failed(void) { return MAP_FAILED; }
 /* Plain (non-libv4l) ioctl for the writer side of v4l2loopback in the kernel-level tests. */
 static inline int cv4l2_sys_ioctl(int fd, unsigned long request, void *arg) { return ioctl(fd, request, arg); }

@@ -61,12 +61,11 @@ public enum CaptureError: Error, Equatable, CustomStringConvertible {
         case .disconnected(let p, let e): return "\(p): camera disconnected (\(e))"
         case .noFrame(let p, let t): return "\(p): no frame within \(t.milliseconds) ms"
         case .unsupportedFormat(let p, let r, let a):
-            return "\(p): format \(r) not offered; the device offers \(a.map(\.description).joined(separator: ", "))"
+            return "\(p): format \(r) not offered; the device offers \(shortList(a.map(\.description)))"
         case .unsupportedSize(let p, let r, let a):
-            let list = a.count > 12 ? a.prefix(12).map(\.description).joined(separator: ", ") + ", ..." : a.map(\.description).joined(separator: ", ")
-            return "\(p): size \(r) not offered in a usable format; offered: \(list)"
+            return "\(p): size \(r) not offered in a usable format; offered: \(shortList(a.map(\.description)))"
         case .noUsableFormat(let p, let a):
-            return "\(p): none of the device's formats can be decoded (offers \(a.map(\.description).joined(separator: ", ")); Vigil reads MJPEG, YUYV, NV12, GREY)"
+            return "\(p): none of the device's formats can be decoded (offers \(shortList(a.map(\.description))); Vigil reads MJPEG, YUYV, NV12, GREY)"
         case .formatRejected(let p, let r, let g): return "\(p): driver changed format \(r) to \(g)"
         case .ioctl(let p, let r, let e): return "\(p): \(r) failed: \(e)"
         case .mmap(let p, let e): return "\(p): cannot map capture buffers: \(e)"
@@ -86,4 +85,10 @@ public enum CaptureError: Error, Equatable, CustomStringConvertible {
         default: .ioctl(path: path, request: request, errno)
         }
     }
+}
+
+/// At most 12 items, then how many more: error lines stay readable for devices like vivid that
+/// offer 83 formats.
+func shortList(_ items: [String]) -> String {
+    items.count <= 12 ? items.joined(separator: ", ") : items.prefix(12).joined(separator: ", ") + " and \(items.count - 12) more"
 }

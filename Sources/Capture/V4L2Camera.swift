@@ -170,12 +170,15 @@ public final class V4L2Camera: FrameSource {
     /// readable; they are unmapped when the last one is released. Safe to call twice, and after
     /// the device vanished.
     public func stop() {
-        guard let set = buffers else { return }
+        guard buffers != nil else { return }
         var type = CV4L2_BUF_TYPE_VIDEO_CAPTURE
         _ = handle.sys.ioctl(handle.fd, CV4L2_VIDIOC_STREAMOFF, &type)
-        set.retire()
+        buffers?.retire()
+        // Dropping the last reference unmaps the buffers now, unless a frame still borrows one.
         buffers = nil
-        // Free the kernel's buffers; with frames still mapped vb2 orphans them until unmapped.
+        // Free the driver's buffers so the format can change at the next start(). libv4l2
+        // refuses this (EBUSY) while a held frame keeps a buffer mapped; then the next start()
+        // reallocates once that frame is released.
         var rb = v4l2_requestbuffers()
         rb.count = 0
         rb.type = CV4L2_BUF_TYPE_VIDEO_CAPTURE

@@ -36,6 +36,7 @@ public struct V4L2Syscalls: Sendable {
     /// straight through and handle quirky cameras), and poll(2) on the same fd.
     public static let libv4l2 = V4L2Syscalls(
         open: { path, flags in
+            quietLibV4L2
             // Plain open + VIDIOC_QUERYCAP first: libv4l2 prints its own complaints to stderr
             // when handed something that is not a V4L2 device, and a technician should see one
             // clear line from Vigil instead.
@@ -79,6 +80,12 @@ public struct V4L2Syscalls: Sendable {
         }
     )
 }
+
+/// Sends libv4l2's own stderr messages to /dev/null (or $VIGIL_V4L2_LOG), once per process.
+private let quietLibV4L2: Void = {
+    let target = getenv("VIGIL_V4L2_LOG").map { String(cString: $0) } ?? "/dev/null"
+    cv4l2_redirect_log(target)
+}()
 
 extension V4L2Syscalls {
     /// Runs an ioctl, retrying while it fails with EINTR (a signal arrived mid-call; the call

@@ -70,9 +70,12 @@ public enum PixelFormat: Hashable, Sendable, CustomStringConvertible {
     }
 
     public static func string(_ fourcc: UInt32) -> String {
-        let bytes = (0..<4).map { UInt8(truncatingIfNeeded: fourcc >> (8 * $0)) }
+        // Bit 31 marks the big-endian variant of a format (V4L2_PIX_FMT_FLAG_BE / "-BE").
+        let bigEndian = fourcc & 0x8000_0000 != 0
+        let code = fourcc & 0x7FFF_FFFF
+        let bytes = (0..<4).map { UInt8(truncatingIfNeeded: code >> (8 * $0)) }
         if bytes.allSatisfy({ $0 >= 0x20 && $0 < 0x7f }) {
-            return String(decoding: bytes, as: UTF8.self).trimmingTrailingSpaces()
+            return String(decoding: bytes, as: UTF8.self).trimmingTrailingSpaces() + (bigEndian ? "-BE" : "")
         }
         return "0x" + String(fourcc, radix: 16)
     }

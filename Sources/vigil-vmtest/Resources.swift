@@ -39,3 +39,33 @@ func writeSysfs(_ path: String, _ value: String) -> Errno? {
 }
 
 func sleepMilliseconds(_ ms: Int) { usleep(UInt32(ms * 1000)) }
+
+/// Writes a sysfs file from a separate thread after a delay (e.g. unbinding a driver while the
+/// main thread is blocked waiting for a frame).
+final class DelayedWrite: @unchecked Sendable {
+    // @unchecked: `result` is written by the thread before it exits and read after pthread_join.
+    let path: String
+    let value: String
+    let delay: Int
+    var result: Errno?
+    private var thread = pthread_t()
+
+    init(path: String, value: String, afterMilliseconds: Int) {
+        self.path = path
+        self.value = value
+        self.delay = afterMilliseconds
+        let me = Unmanaged.passRetained(self).toOpaque()
+        pthread_create(&thread, nil, { arg in
+            let job = Unmanaged<DelayedWrite>.fromOpaque(arg!).takeRetainedValue()
+            sleepMilliseconds(job.delay)
+            job.result = writeSysfs(job.path, job.value)
+            return nil
+        }, me)
+    }
+
+    /// Waits for the write; returns its error, if any.
+    func join() -> Errno? {
+        pthread_join(thread, nil)
+        return result
+    }
+}

@@ -16,8 +16,10 @@ struct VividSuite {
     ]
 
     func run() {
-        let fdBaseline = openFDCount()
         test("probe", probe)
+        // Measured after the first open: libv4l2's log stream (redirected to /dev/null once
+        // per process) is one fd that stays open by design.
+        let fdBaseline = openFDCount()
         test("YUYV 640x480 stream", streamYUYV)
         test("GREY and NV12", otherFormats)
         test("bad input", badInput)
@@ -175,12 +177,10 @@ struct VividSuite {
             try cam.start()
             for _ in 0..<3 { _ = try cam.nextFrame(timeout: timeout); framesBefore += 1 }
             let held = try cam.nextFrame(timeout: timeout)
-            // Unbind from another thread while this one waits in poll/DQBUF.
-            let path = unbindPath, id = unbindID
-            let unbinder = Task.detached {
-                try? await Task.sleep(for: .milliseconds(300))
-                return writeSysfs(path, id)
-            }
+            // Unbind from another thread while this one waits in poll/DQBUF. A plain pthread,
+            // not a Task: the concurrency runtime would open fds of its own and spoil the
+            // fd-leak check.
+            let unbinder = DelayedWrite(path: unbindPath, value: unbindID, afterMilliseconds: 300)
             let deadline = MonotonicInstant.now().advanced(by: .seconds(20))
             while MonotonicInstant.now() < deadline {
                 do {
@@ -191,7 +191,7 @@ struct VividSuite {
                     break
                 }
             }
-            _ = unbinder
+            if let e = unbinder.join() { log("unbind write failed: \(e)") }
             // The held frame is still readable after the device vanished.
             log("held frame after unplug: first byte \(held.bytes[0]), \(held.bytes.count) bytes")
             _ = consume held
