@@ -112,6 +112,9 @@ public struct FileError: Error, CustomStringConvertible, Equatable {
     public var path: String
     public var operation: String
     public var errno: Errno
+    public init(path: String, operation: String, errno: Errno) {
+        self.path = path; self.operation = operation; self.errno = errno
+    }
     public var description: String { "\(path): cannot \(operation): \(errno)" }
 }
 

@@ -36,7 +36,7 @@ struct JPEGStreamTests {
         let segs = stream.withUnsafeBytes { JPEGStream.split($0) }
         #expect(segs.map(\.range) == [0..<a.count, a.count..<(a.count + b.count), (a.count + b.count)..<stream.count])
         #expect(segs.map(\.size) == [Size(width: 640, height: 480), Size(width: 1280, height: 720), Size(width: 640, height: 480)])
-        #expect(segs.allSatisfy(\.complete))
+        #expect(segs.allSatisfy { $0.complete })
     }
 
     @Test func thumbnailInsideAPP1DoesNotCutTheFrame() {
