@@ -15,6 +15,8 @@ static const int CTJ_FLAG_FASTDCT = TJFLAG_FASTDCT;
 static const int CTJ_FLAG_FASTUPSAMPLE = TJFLAG_FASTUPSAMPLE;
 static const int CTJ_FLAG_STOPONWARNING = TJFLAG_STOPONWARNING;
 static const int CTJ_FLAG_NOREALLOC = TJFLAG_NOREALLOC;
+/* Caps the number of progressive scans, against the "many scans" denial-of-service JPEGs. */
+static const int CTJ_FLAG_LIMITSCANS = TJFLAG_LIMITSCANS;
 static const int CTJ_ERR_WARNING = TJERR_WARNING;
 static const int CTJ_ERR_FATAL = TJERR_FATAL;
 
