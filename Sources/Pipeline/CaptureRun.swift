@@ -160,3 +160,21 @@ public func writeFileAtomically(_ path: String, _ bytes: [UInt8]) throws(FileErr
         throw FileError(path: path, operation: "rename into place", errno: e)
     }
 }
+
+/// Reads a whole (small) file: /proc files, saved frames, reference images.
+public func readFile(_ path: String) throws(FileError) -> [UInt8] {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw FileError(path: path, operation: "open", errno: .current) }
+    defer { close(fd) }
+    var out: [UInt8] = []
+    var buf = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let r = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if r < 0 {
+            if errno == EINTR { continue }
+            throw FileError(path: path, operation: "read", errno: .current)
+        }
+        if r == 0 { return out }
+        out += buf[0..<r]
+    }
+}

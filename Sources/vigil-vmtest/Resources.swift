@@ -1,3 +1,4 @@
+import Pipeline
 import VigilCore
 
 #if canImport(Glibc)
@@ -15,18 +16,8 @@ func openFDCount() -> Int {
 
 /// Lines of /proc/self/maps that map `path` (a device's buffers).
 func mappings(of path: String) -> Int {
-    let fd = open("/proc/self/maps", O_RDONLY)
-    guard fd >= 0 else { return -1 }
-    defer { close(fd) }
-    var data: [UInt8] = []
-    var buf = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let r = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if r <= 0 { break }
-        data += buf[0..<r]
-    }
-    let text = String(decoding: data, as: UTF8.self)
-    return text.split(separator: "\n").filter { $0.hasSuffix(path) }.count
+    guard let maps = try? readFile("/proc/self/maps") else { return -1 }
+    return String(decoding: maps, as: UTF8.self).split(separator: "\n").filter { $0.hasSuffix(path) }.count
 }
 
 /// Writes a short string to a sysfs file (e.g. a driver's unbind file).

@@ -14,19 +14,8 @@ func tempDir() -> String {
     return template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
 }
 
-func readFile(_ path: String) -> [UInt8]? {
-    let fd = open(path, O_RDONLY)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    var out: [UInt8] = []
-    var buf = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let r = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if r <= 0 { break }
-        out += buf[0..<r]
-    }
-    return out
-}
+/// The file's bytes, or nil when it cannot be read (e.g. it must not exist).
+func contents(of path: String) -> [UInt8]? { try? Pipeline.readFile(path) }
 
 @Suite("The embedded demo clip and the demo job")
 struct DemoTests {
@@ -111,18 +100,18 @@ struct CaptureRunTests {
         let src = try FileFrameSource(name: "one", mjpegStream: jpeg)
         try src.start()
         let p1 = try saver.save(try src.nextFrame(timeout: .seconds(1)))
-        #expect(readFile(p1) == jpeg)
+        #expect(contents(of: p1) == jpeg)
         // YUYV from an emulated vivid: encoded to JPEG, the bars survive.
         let driver = FakeV4L2Driver(capabilities: CameraProfiles.vivid)
         let cam = try V4L2Camera(path: driver.path, request: CaptureRequest(size: Size(width: 320, height: 180)), syscalls: driver.syscalls)
         try cam.start()
         let p2 = try saver.save(try cam.nextFrame(timeout: .seconds(1)))
         #expect(p2.hasSuffix("frame-000001.jpg"))
-        let img = try #require(readFile(p2)).withUnsafeBytes { try JPEGDecoder().decode($0) }
+        let img = try #require(contents(of: p2)).withUnsafeBytes { try JPEGDecoder().decode($0) }
         #expect(img.size == Size(width: 320, height: 180))
         let white = img.pixel(x: 20, y: 90), black = img.pixel(x: 300, y: 90)
         #expect(abs(Int(white.0) - 191) < 10 && abs(Int(black.0)) < 10)
-        #expect(readFile(p2 + ".tmp") == nil, "no temporary file left behind")
+        #expect(contents(of: p2 + ".tmp") == nil, "no temporary file left behind")
     }
 
     @Test func aCorruptFrameIsNotSaved() throws {
@@ -132,7 +121,7 @@ struct CaptureRunTests {
         let src = try FileFrameSource(name: "cut", mjpegStream: Array(jpeg.prefix(jpeg.count / 2)))
         try src.start()
         #expect(throws: ImagingError.self) { try saver.save(try src.nextFrame(timeout: .seconds(1))) }
-        #expect(readFile(dir + "/frame-000000.jpg") == nil)
+        #expect(contents(of: dir + "/frame-000000.jpg") == nil)
     }
 
     @Test func atomicWriteReportsThePathAndErrno() throws {
@@ -142,7 +131,7 @@ struct CaptureRunTests {
         let dir = tempDir()
         try writeFileAtomically(dir + "/f", [9, 8, 7])
         try writeFileAtomically(dir + "/f", [1])
-        #expect(readFile(dir + "/f") == [1])
+        #expect(contents(of: dir + "/f") == [1])
     }
 
     @Test func numberFormatting() {
