@@ -38,6 +38,8 @@ let package = Package(
         .target(name: "VigilCore"),
         .target(name: "Capture", dependencies: ["VigilCore", "CV4L2"]),
         .target(name: "Imaging", dependencies: ["VigilCore", "CTurboJPEG"]),
+        // Face detection decoding, letterboxing, tiling, quality gate, alignment, embeddings.
+        .target(name: "Faces", dependencies: ["VigilCore", "Imaging"]),
         // The frame path above capture and imaging: capture runs, frame saving, the demo job
         // (later: detection, matching).
         .target(name: "Pipeline", dependencies: ["VigilCore", "Capture", "Imaging"]),
@@ -61,6 +63,7 @@ let package = Package(
         .testTarget(name: "VigilCoreTests", dependencies: ["VigilCore", "VigilTestSupport"]),
         .testTarget(name: "CaptureTests", dependencies: ["Capture", "VigilTestSupport", "Imaging"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "VigilTestSupport"]),
+        .testTarget(name: "FacesTests", dependencies: ["Faces", "VigilTestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "VigilTestSupport"]),
     ]
 )
