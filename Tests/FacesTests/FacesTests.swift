@@ -182,3 +182,31 @@ struct QualityTests {
 #if canImport(Glibc)
 import Glibc
 #endif
+
+@Suite("YuNet decoding")
+struct YuNetTests {
+    @Test func decodesACellIntoAFaceAndAppliesTheScoreProduct() {
+        let input = Size(width: 64, height: 32)
+        #expect(YuNetDecoder.paddedSize(Size(width: 1280, height: 721)) == Size(width: 1280, height: 736))
+        var heads: [YuNetDecoder.Head] = []
+        for s in YuNetDecoder.strides {
+            let cells = (64 / s) * (32 / s)
+            heads.append(.init(cls: .init(repeating: 0, count: cells), obj: .init(repeating: 0, count: cells),
+                               bbox: .init(repeating: 0, count: cells * 4), kps: .init(repeating: 0, count: cells * 10)))
+        }
+        // Stride 8: 8 cols x 4 rows; cell (row 1, col 2) = index 10.
+        heads[0].cls[10] = 0.95; heads[0].obj[10] = 0.99
+        heads[0].bbox[40] = 0.5; heads[0].bbox[41] = 0.25; heads[0].bbox[42] = Float(log(2.0)); heads[0].bbox[43] = 0
+        heads[0].kps[100] = 0.5; heads[0].kps[101] = 0.5
+        // A weak cell: sqrt(0.9 * 0.8) = 0.85 < 0.9.
+        heads[0].cls[3] = 0.9; heads[0].obj[3] = 0.8
+        let out = YuNetDecoder().decode(heads: heads, inputSize: input)
+        #expect(out.count == 1)
+        let f = out[0]
+        #expect(abs(f.score - (0.95 * 0.99).squareRoot()) < 1e-6)
+        #expect(abs(f.box.center.x - 20) < 1e-6 && abs(f.box.center.y - 10) < 1e-6)  // (2 + 0.5) * 8, (1 + 0.25) * 8
+        #expect(abs(f.box.width - 16) < 1e-5 && abs(f.box.height - 8) < 1e-5)
+        #expect(f.landmarks.count == 5 && abs(f.landmarks[0].x - 20) < 1e-6 && abs(f.landmarks[0].y - 12) < 1e-6)
+        #expect(YuNetDecoder().decode(heads: [], inputSize: input).isEmpty)
+    }
+}
