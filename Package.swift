@@ -43,7 +43,7 @@ let package = Package(
         // The frame path above capture and imaging: capture runs, frame saving, the demo job
         // (later: detection, matching).
         .target(name: "Pipeline", dependencies: ["VigilCore", "Capture", "Imaging"]),
-        .target(name: "VigilTestSupport", dependencies: ["VigilCore", "Capture", "Imaging", "CV4L2"]),
+        .target(name: "VigilTestSupport", dependencies: ["VigilCore", "Capture", "Imaging", "Faces", "CV4L2"]),
         .target(name: "VigilBench", dependencies: ["Imaging"]),
 
         // MARK: executables

@@ -210,3 +210,47 @@ struct YuNetTests {
         #expect(YuNetDecoder().decode(heads: [], inputSize: input).isEmpty)
     }
 }
+
+@Suite("Detection over whole frames and tiles")
+struct DetectionTests {
+    /// A grey 1280x720 frame with red squares ("faces") of the given sides at the given places.
+    func frame(_ faces: [(Int, Int, Int)]) -> RGBImage {
+        var img = SyntheticImages.generate(width: 1280, height: 720) { _, _ in (90, 90, 90) }
+        for (fx, fy, side) in faces {
+            for y in fy..<(fy + side) { for x in fx..<(fx + side) {
+                let o = (y * 1280 + x) * 3
+                img.pixels[o] = 230; img.pixels[o + 1] = 20; img.pixels[o + 2] = 20
+            } }
+        }
+        return img
+    }
+
+    @Test func smallFacesNeedTilesAndComeBackInFramePixels() throws {
+        let faces = [(100, 100, 24), (610, 300, 28), (1200, 650, 30), (400, 380, 200)]
+        let img = frame(faces)
+        let model = RedSquareDetector()
+        let wholeOnly = try detectFaces(in: img, model: model, options: DetectionOptions(tiles: false))
+        #expect(wholeOnly.count == 1, "at 192 px a 24-30 px face is ~4 px: only the large one is seen")
+        let tiled = try detectFaces(in: img, model: model)
+        #expect(tiled.count == 4)
+        for (fx, fy, side) in faces {
+            let truth = Box(x: Double(fx), y: Double(fy), width: Double(side), height: Double(side))
+            #expect(tiled.contains { $0.box.iou(truth) > 0.6 }, "face at \(fx),\(fy) found in frame coordinates")
+        }
+    }
+
+    @Test func aFaceAcrossATileBorderIsFoundOnce() throws {
+        // 480 px tiles start at x = 0, 267, 533, 800: a face at x 470..510 straddles tile 0's edge.
+        let img = frame([(470, 200, 40)])
+        let found = try detectFaces(in: img, model: RedSquareDetector())
+        #expect(found.count == 1)
+        #expect(abs(found[0].box.x - 470) < 3 && abs(found[0].box.width - 40) < 6)
+    }
+
+    @Test func smallFramesAreNotTiled() throws {
+        let model = RedSquareDetector()
+        let img = SyntheticImages.generate(width: 320, height: 240) { _, _ in (0, 0, 0) }
+        #expect(try detectFaces(in: img, model: model).isEmpty)
+        #expect(model.calls == 1)
+    }
+}

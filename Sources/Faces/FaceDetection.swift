@@ -1,0 +1,50 @@
+import Imaging
+import VigilCore
+
+/// A face detector model behind Vigil's engine: takes an image of exactly `inputSize` and
+/// returns detections in that image's pixels. BlazeFace and YuNet wrappers implement it; tests
+/// use fakes.
+public protocol DetectorModel: AnyObject {
+    var inputSize: Size { get }
+    func detect(input: RGBImage) throws -> [Detection]
+}
+
+/// How a frame is searched for faces.
+public struct DetectionOptions: Hashable, Sendable {
+    /// Also search overlapping tiles (finds small faces in high-resolution frames).
+    public var tiles: Bool
+    /// Tile side in frame pixels; each tile is letterboxed into the model input.
+    public var tileSize: Size
+    /// Minimum overlap between neighbouring tiles: the largest face a tile must see whole.
+    public var minOverlap: Int
+    /// Tiling only pays off above this frame size (both sides must exceed it).
+    public var tileAbove: Size
+
+    public init(tiles: Bool = true, tileSize: Size = Size(width: 480, height: 480), minOverlap: Int = 128,
+                tileAbove: Size = Size(width: 640, height: 480)) {
+        self.tiles = tiles; self.tileSize = tileSize; self.minOverlap = minOverlap; self.tileAbove = tileAbove
+    }
+}
+
+/// Finds faces in a frame of any size: the whole frame letterboxed into the model, plus (for
+/// large frames) overlapping tiles, merged with cross-tile NMS. Results are in frame pixels.
+public func detectFaces(in frame: RGBImage, model: DetectorModel, options: DetectionOptions = DetectionOptions()) throws -> [Detection] {
+    let whole = try detect(frame, model: model)
+    guard options.tiles, frame.width > options.tileAbove.width || frame.height > options.tileAbove.height else {
+        return NonMaxSuppression.weighted(whole, iouThreshold: 0.3)
+    }
+    let plan = TilePlan(frame: frame.size, tileSize: options.tileSize, minOverlap: options.minOverlap)
+    guard plan.tiles.count > 1 else { return NonMaxSuppression.weighted(whole, iouThreshold: 0.3) }
+    var perTile: [[Detection]] = []
+    for tile in plan.tiles {
+        let found = try detect(frame.cropped(to: tile), model: model)
+        perTile.append(found.map { $0.mapped(scaleX: 1, scaleY: 1, dx: Double(tile.x), dy: Double(tile.y)) })
+    }
+    return plan.merge(whole: whole, perTile: perTile)
+}
+
+/// One letterboxed pass: frame → model input → detections back in frame pixels.
+func detect(_ image: RGBImage, model: DetectorModel) throws -> [Detection] {
+    let lb = Letterbox(source: image.size, target: model.inputSize)
+    return try model.detect(input: lb.apply(image)).map { lb.unmap(pixels: $0) }
+}
