@@ -50,13 +50,12 @@ public struct V4L2Syscalls: Sendable {
                 _ = cv4l2_sys_close(fd)
                 return .failure(e)
             }
+            // libv4l2 refuses devices it cannot fully query (e.g. v4l2loopback before a writer
+            // has set a format: G_FMT fails). Its calls pass an fd they do not manage straight
+            // to the kernel, so the plain fd still works; the device is then used without
+            // libv4l2's quirk handling.
             let wrapped = cv4l2_fd_open(fd, 0)
-            guard wrapped >= 0 else {
-                let e = Errno(rawValue: cv4l2_errno())
-                _ = cv4l2_sys_close(fd)
-                return .failure(e)
-            }
-            return .success(wrapped)
+            return .success(wrapped >= 0 ? wrapped : fd)
         },
         close: { fd in
             cv4l2_close(fd) == 0 ? .success(()) : .failure(Errno(rawValue: cv4l2_errno()))
