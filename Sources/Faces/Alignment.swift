@@ -15,15 +15,21 @@ public struct FaceAligner: Hashable, Sendable {
     }
 
     /// dlib's face-recognition ResNet: 150x150 chips framed like dlib's `get_face_chip_details`
-    /// (padding 0.25). Eye centres and the nose come from dlib's 5-point template (eye corners
-    /// averaged); mouth centre from its 68-point mean shape. Order = BlazeFace's first four
-    /// keypoints: right eye (image left), left eye, nose tip, mouth centre.
+    /// (padding 0.25), aligned on the two eyes only: the eye centres of dlib's 5-point template
+    /// (the means of its eye-corner points, mapped by (p + 0.25) / 1.5 × 150). The model
+    /// pipeline calibrates on chips cut the same way (scripts/models/blazeface.py), so the int8
+    /// embedder sees what it was calibrated on. Order = BlazeFace's first two keypoints: the
+    /// subject's right eye (image left), then the left eye.
     public static let dlibFromBlazeFace = FaceAligner(
         chipSize: Size(width: 150, height: 150),
         template: [
-            Point(x: 47.73, y: 47.14), Point(x: 100.28, y: 47.12),
-            Point(x: 74.90, y: 80.50), Point(x: 74.90, y: 103.00),
+            dlibTemplate((0.1205750620789 + 0.3340850613712) / 2, (0.2137274526848 + 0.2290642403242) / 2),
+            dlibTemplate((0.8595674595992 + 0.6460604764104) / 2, (0.2134981538014 + 0.2289674387677) / 2),
         ])
+
+    static func dlibTemplate(_ x: Double, _ y: Double) -> Point {
+        Point(x: (x + 0.25) / 1.5 * 150, y: (y + 0.25) / 1.5 * 150)
+    }
 
     /// The transform from chip coordinates to frame coordinates for `landmarks`, or nil when the
     /// keypoints are degenerate (all on one spot).
