@@ -141,3 +141,36 @@ struct CaptureRunTests {
         #expect(format2(12) == "12.00")
     }
 }
+
+@Suite("Still images for the offline commands")
+struct ImageFileTests {
+    func write(_ bytes: [UInt8]) throws -> String {
+        let path = tempDir() + "/img.jpg"
+        try writeFileAtomically(path, bytes)
+        return path
+    }
+
+    @Test func largeImagesAreDownscaledInTheDecoderWithTheFactorReported() throws {
+        let jpeg = try JPEGEncoder().encode(DemoClip.scene(0, 2, Size(width: 640, height: 480)))
+        let path = try write(jpeg)
+        let full = try ImageFile.load(path)
+        #expect(full.image.size == Size(width: 640, height: 480) && full.scale == 1)
+        let small = try ImageFile.load(path, maximumSide: 200)
+        #expect(small.image.size == Size(width: 160, height: 120))
+        #expect(small.scale == 4)
+        #expect(throws: ImageFile.LoadError(path: path, reason: "image 640x480 is too large even at 1/8 scale")) {
+            try ImageFile.load(path, maximumSide: 50)
+        }
+    }
+
+    @Test func badFilesGiveOneClearLine() throws {
+        let empty = try write([])
+        #expect(throws: ImageFile.LoadError(path: empty, reason: "empty file")) { try ImageFile.load(empty) }
+        let png = try write([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
+        #expect(throws: ImageFile.LoadError(path: png, reason: "not a JPEG image (Vigil reads JPEG)")) { try ImageFile.load(png) }
+        #expect(throws: ImageFile.LoadError.self) { try ImageFile.load("/nonexistent/x.jpg") }
+        let jpeg = try JPEGEncoder().encode(DemoClip.scene(0, 2, Size(width: 64, height: 48)))
+        let cut = try write(Array(jpeg.prefix(jpeg.count / 2)))
+        #expect(throws: ImageFile.LoadError.self) { try ImageFile.load(cut) }
+    }
+}
