@@ -174,3 +174,14 @@ struct ImageFileTests {
         #expect(throws: ImageFile.LoadError.self) { try ImageFile.load(cut) }
     }
 }
+
+@Suite("JSON output")
+struct JSONTests {
+    @Test func valuesPrintAsJSON() {
+        let v = JSON.object([("image", .string("a \"b\"\\c\n.jpg")), ("n", .int(3)), ("s", .number(0.9871234)),
+                             ("neg", .number(-2.5)), ("tiny", .number(0.0000004)), ("whole", .number(12)),
+                             ("l", .array([.bool(true), .null])), ("bad", .number(.nan))])
+        #expect(v.text == #"{"image": "a \"b\"\\c\n.jpg", "n": 3, "s": 0.987123, "neg": -2.5, "tiny": 0, "whole": 12, "l": [true, null], "bad": null}"#)
+        #expect(JSON.string("\u{1}").text == #""\u0001""#)
+    }
+}
