@@ -254,3 +254,30 @@ struct DetectionTests {
         #expect(model.calls == 1)
     }
 }
+
+@Suite("Verification metrics")
+struct VerificationTests {
+    let s = VerificationScores(genuine: [0.95, 0.90, 0.85, 0.60], impostor: [0.2, 0.3, 0.5, 0.88, 0.1, 0.0, 0.4, 0.35, 0.45, 0.25])
+
+    @Test func ratesAtAThreshold() {
+        #expect(s.falseMatchRate(at: 0.86) == 0.1)   // 0.88
+        #expect(s.falseNonMatchRate(at: 0.86) == 0.5)  // 0.85, 0.60
+        #expect(s.falseMatchRate(at: 0.95) == 0 && s.falseNonMatchRate(at: 0.95) == 0.75)
+        #expect(abs(s.accuracy(at: 0.86) - (2 + 9) / 14.0) < 1e-12)
+    }
+
+    @Test func bestThresholdAndTAR() {
+        let best = s.bestThreshold
+        #expect(abs(best.accuracy - 13 / 14.0) < 1e-12)  // t in (0.5, 0.6]: only the 0.88 impostor is wrong
+        #expect(best.threshold == 0.6)
+        #expect(s.trueAcceptRate(atFalseMatchRate: 0.1) == 1.0)    // one impostor allowed above
+        #expect(s.trueAcceptRate(atFalseMatchRate: 0.0) == 0.5)    // threshold just above 0.88
+    }
+
+    @Test func pairsFromLabels() throws {
+        let e = { (x: Float, y: Float) in Embedding(raw: [x, y])! }
+        let v = VerificationScores(labelled: [("a", e(1, 0)), ("a", e(1, 0.1)), ("b", e(0, 1))])
+        #expect(v.genuine.count == 1 && v.impostor.count == 2)
+        #expect(v.genuine[0] > 0.99)
+    }
+}
