@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "Capture", targets: ["Capture"]),
         .library(name: "Imaging", targets: ["Imaging"]),
         .library(name: "VigilTestSupport", targets: ["VigilTestSupport"]),
+        .library(name: "Inference", targets: ["Inference"]),
         // A C-ABI shared library so benchmarks can call Vigil's code from the same process as the
         // Python peer (alternating runs, one process): see bench/.
         .library(name: "VigilBench", type: .dynamic, targets: ["VigilBench"]),
@@ -39,18 +40,19 @@ let package = Package(
         .target(name: "Capture", dependencies: ["VigilCore", "CV4L2"]),
         .target(name: "Imaging", dependencies: ["VigilCore", "CTurboJPEG"]),
         // Face detection decoding, letterboxing, tiling, quality gate, alignment, embeddings.
-        .target(name: "Faces", dependencies: ["VigilCore", "Imaging"]),
+        .target(name: "Faces", dependencies: ["VigilCore", "Imaging", "Inference"]),
         // The frame path above capture and imaging: capture runs, frame saving, the demo job
         // (later: detection, matching).
         .target(name: "Pipeline", dependencies: ["VigilCore", "Capture", "Imaging"]),
         .target(name: "VigilTestSupport", dependencies: ["VigilCore", "Capture", "Imaging", "Faces", "CV4L2"]),
-        .target(name: "VigilBench", dependencies: ["Imaging"]),
+        .target(name: "VigilBench", dependencies: ["Imaging", "Inference", "Faces", "Pipeline"]),
+        .target(name: "Inference", dependencies: ["VigilCore"]),
 
         // MARK: executables
         .executableTarget(
             name: "vigil",
             dependencies: [
-                "VigilCore", "Capture", "Imaging", "Pipeline",
+                "VigilCore", "Capture", "Imaging", "Pipeline", "Faces", "Inference",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Kernel-level test runner: runs inside the qemu VM against real drivers (vivid,
@@ -65,5 +67,8 @@ let package = Package(
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "VigilTestSupport"]),
         .testTarget(name: "FacesTests", dependencies: ["Faces", "VigilTestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "VigilTestSupport"]),
+        .testTarget(name: "InferenceTests", dependencies: ["Inference", "Faces", "VigilTestSupport"]),
+        // Whole-pipeline accuracy on real photos with the generated models (make models).
+        .testTarget(name: "AccuracyTests", dependencies: ["Faces", "Pipeline", "Inference", "VigilTestSupport"]),
     ]
 )

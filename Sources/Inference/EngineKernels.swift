@@ -1,0 +1,249 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+// The engine's own kernels: data movement (generic over int8 and float elements), table lookups,
+// quantize/dequantize, and the float ops at a model's edges. Not part of the backend seam: they
+// are memory-bound or rare, and every backend shares them.
+
+enum Movement {
+    static func transpose<T>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, perm: [Int], inShape: [Int]) {
+        let rank = inShape.count
+        var inStrides = [Int](repeating: 1, count: rank)
+        for d in stride(from: rank - 2, through: 0, by: -1) { inStrides[d] = inStrides[d + 1] * inShape[d + 1] }
+        let outShape = perm.map { inShape[$0] }
+        let strides = perm.map { inStrides[$0] }  // input stride of each output axis
+        let count = outShape.reduce(1, *)
+        guard count > 0 else { return }
+        var index = [Int](repeating: 0, count: rank)
+        var src = 0
+        let innerLen = outShape[rank - 1], innerStride = strides[rank - 1]
+        var o = 0
+        while o < count {
+            for i in 0..<innerLen { y[o + i] = x[src + i * innerStride] }
+            o += innerLen
+            // advance the counter over the outer axes
+            var d = rank - 2
+            while d >= 0 {
+                index[d] += 1
+                src += strides[d]
+                if index[d] < outShape[d] { break }
+                src -= strides[d] * outShape[d]
+                index[d] = 0
+                d -= 1
+            }
+        }
+    }
+
+    static func pad<T>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, begins: [Int], inShape: [Int], outShape: [Int], fill: T) {
+        let rank = inShape.count
+        y.update(repeating: fill, count: outShape.reduce(1, *))
+        let count = inShape.reduce(1, *)
+        guard count > 0 else { return }
+        var outStrides = [Int](repeating: 1, count: rank)
+        for d in stride(from: rank - 2, through: 0, by: -1) { outStrides[d] = outStrides[d + 1] * outShape[d + 1] }
+        var base = 0
+        for d in 0..<rank { base += begins[d] * outStrides[d] }
+        // Copy innermost rows; the counter walks the outer axes.
+        var index = [Int](repeating: 0, count: rank)
+        let row = inShape[rank - 1]
+        var dst = base, src = 0
+        while src < count {
+            (y + dst).update(from: x + src, count: row)
+            src += row
+            var d = rank - 2
+            while d >= 0 {
+                index[d] += 1
+                dst += outStrides[d]
+                if index[d] < inShape[d] { break }
+                dst -= outStrides[d] * inShape[d]
+                index[d] = 0
+                d -= 1
+            }
+        }
+    }
+
+    static func resizeNearest<T>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, planes: Int, inHeight: Int, inWidth: Int, ySource: [Int], xSource: [Int]) {
+        let oh = ySource.count, ow = xSource.count
+        for p in 0..<planes {
+            for oy in 0..<oh {
+                let srcRow = x + (p * inHeight + ySource[oy]) * inWidth
+                let dstRow = y + (p * oh + oy) * ow
+                for ox in 0..<ow { dstRow[ox] = srcRow[xSource[ox]] }
+            }
+        }
+    }
+
+    /// int8 bilinear, as onnxruntime's integer upsampling (file-domain values, weights w1·w2 in
+    /// units of 2^-20, the sum divided by 2^20 truncating toward zero).
+    static func resizeLinear(_ x: UnsafePointer<Int8>, _ y: UnsafeMutablePointer<Int8>, planes: Int, inHeight: Int, inWidth: Int,
+                             y ya: LinearAxis, x xa: LinearAxis, offset: Int32) {
+        let oh = ya.i1.count, ow = xa.i1.count
+        for p in 0..<planes {
+            let plane = x + p * inHeight * inWidth
+            for oy in 0..<oh {
+                let r1 = plane + ya.i1[oy] * inWidth, r2 = plane + ya.i2[oy] * inWidth
+                let wy1 = ya.w1[oy], wy2 = ya.w2[oy]
+                for ox in 0..<ow {
+                    let x1 = xa.i1[ox], x2 = xa.i2[ox], wx1 = xa.w1[ox], wx2 = xa.w2[ox]
+                    let s = (wx1 &* wy1) &* (Int32(r1[x1]) &+ offset) &+ (wx2 &* wy1) &* (Int32(r1[x2]) &+ offset)
+                        &+ (wx1 &* wy2) &* (Int32(r2[x1]) &+ offset) &+ (wx2 &* wy2) &* (Int32(r2[x2]) &+ offset)
+                    y[(p * oh + oy) * ow + ox] = Int8(truncatingIfNeeded: s / (1 << 20) &- offset)
+                }
+            }
+        }
+    }
+
+    /// float bilinear, as onnxruntime's float upsampling (coefficients w1·w2, summed in order).
+    static func resizeLinear(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, planes: Int, inHeight: Int, inWidth: Int,
+                             y ya: LinearAxis, x xa: LinearAxis) {
+        let oh = ya.i1.count, ow = xa.i1.count
+        for p in 0..<planes {
+            let plane = x + p * inHeight * inWidth
+            for oy in 0..<oh {
+                let r1 = plane + ya.i1[oy] * inWidth, r2 = plane + ya.i2[oy] * inWidth
+                for ox in 0..<ow {
+                    let x1 = xa.i1[ox], x2 = xa.i2[ox]
+                    let c11 = xa.f1[ox] * ya.f1[oy], c21 = xa.f2[ox] * ya.f1[oy]
+                    let c12 = xa.f1[ox] * ya.f2[oy], c22 = xa.f2[ox] * ya.f2[oy]
+                    y[(p * oh + oy) * ow + ox] = c11 * r1[x1] + c21 * r1[x2] + c12 * r2[x1] + c22 * r2[x2]
+                }
+            }
+        }
+    }
+
+    static func concat<T>(_ xs: [UnsafePointer<T>], _ y: UnsafeMutablePointer<T>, axis: Int, shapes: [[Int]]) {
+        let outer = shapes[0][..<axis].reduce(1, *)
+        let chunks = shapes.map { $0[axis...].reduce(1, *) }
+        let total = chunks.reduce(0, +)
+        var offset = 0
+        for (x, chunk) in zip(xs, chunks) {
+            for o in 0..<outer { (y + o * total + offset).update(from: x + o * chunk, count: chunk) }
+            offset += chunk
+        }
+    }
+}
+
+enum FloatKernels {
+    static func conv(_ c: FloatConv, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+        let d = c.geometry
+        let cinPerGroup = d.inChannels / d.groups, coutPerGroup = d.outChannels / d.groups
+        c.weights.withUnsafeBufferPointer { w in
+            for oc in 0..<d.outChannels {
+                let g = oc / coutPerGroup
+                let wBase = oc * cinPerGroup * d.kernelHeight * d.kernelWidth
+                for oy in 0..<d.outHeight {
+                    for ox in 0..<d.outWidth {
+                        var acc: Float = c.bias[oc]
+                        for ic in 0..<cinPerGroup {
+                            let plane = (g * cinPerGroup + ic) * d.inHeight * d.inWidth
+                            for ky in 0..<d.kernelHeight {
+                                let iy = oy * d.strideH - d.padTop + ky * d.dilationH
+                                guard iy >= 0, iy < d.inHeight else { continue }
+                                for kx in 0..<d.kernelWidth {
+                                    let ix = ox * d.strideW - d.padLeft + kx * d.dilationW
+                                    guard ix >= 0, ix < d.inWidth else { continue }
+                                    acc += x[plane + iy * d.inWidth + ix] * w[wBase + (ic * d.kernelHeight + ky) * d.kernelWidth + kx]
+                                }
+                            }
+                        }
+                        y[(oc * d.outHeight + oy) * d.outWidth + ox] = acc
+                    }
+                }
+            }
+        }
+    }
+
+    static func fullyConnected(rows: Int, k: Int, n: Int, weights: [Float], bias: [Float], _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+        weights.withUnsafeBufferPointer { w in
+            for r in 0..<rows {
+                for j in 0..<n {
+                    var acc = bias[j]
+                    for i in 0..<k { acc += x[r * k + i] * w[j * k + i] }
+                    y[r * n + j] = acc
+                }
+            }
+        }
+    }
+
+    static func unary(_ op: FloatUnary, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
+        switch op {
+        case .relu: for i in 0..<count { y[i] = max(x[i], 0) }
+        case .sigmoid: for i in 0..<count { y[i] = 1 / (1 + expf(-x[i])) }
+        case .tanh: for i in 0..<count { y[i] = tanhf(x[i]) }
+        case .clip(let lo, let hi): for i in 0..<count { y[i] = min(max(x[i], lo), hi) }
+        case .leakyRelu(let a): for i in 0..<count { y[i] = x[i] >= 0 ? x[i] : x[i] * a }
+        }
+    }
+
+    static func binary(_ op: FloatBinary, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, aShape: [Int], bShape: [Int], outShape: [Int]) {
+        let rank = outShape.count
+        func strides(_ s: [Int]) -> [Int] {
+            let p = Array(repeating: 1, count: rank - s.count) + s
+            var st = [Int](repeating: 0, count: rank)
+            var acc = 1
+            for d in stride(from: rank - 1, through: 0, by: -1) { st[d] = p[d] == 1 ? 0 : acc; acc *= p[d] }
+            return st
+        }
+        let sa = strides(aShape), sb = strides(bShape)
+        let count = outShape.reduce(1, *)
+        var index = [Int](repeating: 0, count: rank)
+        var ia = 0, ib = 0
+        for o in 0..<count {
+            let u = a[ia], v = b[ib]
+            switch op {
+            case .add: y[o] = u + v
+            case .sub: y[o] = u - v
+            case .mul: y[o] = u * v
+            case .div: y[o] = u / v
+            case .prelu: y[o] = u >= 0 ? u : u * v
+            }
+            var d = rank - 1
+            while d >= 0 {
+                index[d] += 1; ia += sa[d]; ib += sb[d]
+                if index[d] < outShape[d] { break }
+                ia -= sa[d] * outShape[d]; ib -= sb[d] * outShape[d]
+                index[d] = 0
+                d -= 1
+            }
+        }
+    }
+
+    static func softmax(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, outer: Int, axis: Int, inner: Int) {
+        for o in 0..<outer {
+            for i in 0..<inner {
+                let base = o * axis * inner + i
+                var m = -Float.infinity
+                for a in 0..<axis { m = max(m, x[base + a * inner]) }
+                var sum: Float = 0
+                for a in 0..<axis { let e = expf(x[base + a * inner] - m); y[base + a * inner] = e; sum += e }
+                for a in 0..<axis { y[base + a * inner] /= sum }
+            }
+        }
+    }
+
+    static func pool(_ d: PoolDescriptor, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+        for c in 0..<d.channels {
+            let plane = c * d.inHeight * d.inWidth
+            for oy in 0..<d.outHeight {
+                for ox in 0..<d.outWidth {
+                    var best = -Float.infinity, sum: Float = 0, cells = 0
+                    for ky in 0..<d.kernelHeight {
+                        let iy = oy * d.strideH - d.padTop + ky
+                        guard iy >= 0, iy < d.inHeight else { continue }
+                        for kx in 0..<d.kernelWidth {
+                            let ix = ox * d.strideW - d.padLeft + kx
+                            guard ix >= 0, ix < d.inWidth else { continue }
+                            let v = x[plane + iy * d.inWidth + ix]
+                            best = max(best, v); sum += v; cells += 1
+                        }
+                    }
+                    let n = d.countIncludePad ? d.kernelHeight * d.kernelWidth : max(cells, 1)
+                    y[(c * d.outHeight + oy) * d.outWidth + ox] = d.kind == .max ? best : sum / Float(n)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,135 @@
+import ArgumentParser
+import Faces
+import Imaging
+import Inference
+import Pipeline
+import VigilCore
+
+/// Options shared by the face commands: where the models are.
+struct ModelOptions: ParsableArguments {
+    @Option(help: "Directory with the generated models (make models).")
+    var models: String = "models"
+
+    @Option(help: "Detector model file (default: MODELS/blazeface_full_int8.onnx).")
+    var detector: String?
+
+    @Option(help: "Embedder model file (default: MODELS/dlib_resnet_int8.onnx).")
+    var embedder: String?
+
+    var detectorPath: String { detector ?? models + "/blazeface_full_int8.onnx" }
+    var embedderPath: String { embedder ?? models + "/dlib_resnet_int8.onnx" }
+
+    func analyzer(embed: Bool) throws -> FaceAnalyzer {
+        let det = try BlazeFaceModel(path: detectorPath)
+        let emb = embed ? try DlibEmbedder(path: embedderPath) : nil
+        return FaceAnalyzer(detector: det, embedder: emb)
+    }
+}
+
+/// Runs `body` per image; a bad image is one line on stderr and a non-zero exit at the end, the
+/// other images are still processed.
+func forEachImage(_ paths: [String], _ body: (String, RGBImage, Double) throws -> Void) throws {
+    var failed = false
+    for path in paths {
+        do {
+            let (img, scale) = try ImageFile.load(path)
+            try body(path, img, scale)
+        } catch {
+            _ = fail("\(error)")
+            failed = true
+        }
+    }
+    if failed { throw ExitCode(1) }
+}
+
+extension Vigil {
+    struct Detect: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Find faces in JPEG images.")
+        @Argument(help: "JPEG files.") var images: [String]
+        @Flag(help: "One JSON object per image and line.") var json = false
+        @OptionGroup var modelOptions: ModelOptions
+
+        func run() throws {
+            let analyzer: FaceAnalyzer
+            do { analyzer = try modelOptions.analyzer(embed: false) } catch { throw fail("\(error)") }
+            try forEachImage(images) { path, img, scale in
+                let faces = try analyzer.analyze(img, embed: false).map { $0.detection.mapped(scaleX: scale, scaleY: scale, dx: 0, dy: 0) }
+                if json {
+                    print(JSON.object([("image", .string(path)), ("faces", .array(faces.map { JSON.face($0, embedding: nil) }))]).text)
+                } else {
+                    print("\(path): \(faces.count) face(s)")
+                    for f in faces { print("  box \(JSON.box(f.box).text) score \(format2(f.score))") }
+                }
+            }
+        }
+    }
+
+    struct Embed: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Find faces in JPEG images and compute their embeddings.")
+        @Argument(help: "JPEG files.") var images: [String]
+        @Flag(help: "One JSON object per image and line.") var json = false
+        @OptionGroup var modelOptions: ModelOptions
+
+        func run() throws {
+            let analyzer: FaceAnalyzer
+            do { analyzer = try modelOptions.analyzer(embed: true) } catch { throw fail("\(error)") }
+            try forEachImage(images) { path, img, scale in
+                let faces = try analyzer.analyze(img, embed: true)
+                if json {
+                    let list = faces.map { JSON.face($0.detection.mapped(scaleX: scale, scaleY: scale, dx: 0, dy: 0), embedding: $0.embedding) }
+                    print(JSON.object([("image", .string(path)), ("faces", .array(list))]).text)
+                } else {
+                    print("\(path): \(faces.count) face(s)")
+                    for f in faces {
+                        print("  box \(JSON.box(f.detection.box.mapped(scaleX: scale, scaleY: scale, dx: 0, dy: 0)).text) embedding \(f.embedding == nil ? "none" : "128-d")")
+                    }
+                }
+            }
+        }
+    }
+
+    struct Compare: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Compare the largest face of two JPEG images.",
+            discussion: "A match is a lead for human review, never an identification.")
+        @Argument(help: "First JPEG.") var a: String
+        @Argument(help: "Second JPEG.") var b: String
+        @Option(help: "Cosine similarity at or above which the faces are called a match.")
+        var threshold: Double = FaceMatching.defaultThreshold
+        @OptionGroup var modelOptions: ModelOptions
+
+        func run() throws {
+            let analyzer: FaceAnalyzer
+            do { analyzer = try modelOptions.analyzer(embed: true) } catch { throw fail("\(error)") }
+            var embeddings: [Embedding] = []
+            try forEachImage([a, b]) { path, img, _ in
+                guard let e = try analyzer.analyze(img, embed: true).first?.embedding else {
+                    throw ImageFile.LoadError(path: path, reason: "no usable face found")
+                }
+                embeddings.append(e)
+            }
+            let s = embeddings[0].cosine(embeddings[1])
+            let verdict = s >= threshold ? "match (a lead for human review, not an identification)" : "no match"
+            print("similarity \(format3(s)), threshold \(format3(threshold)): \(verdict)")
+        }
+    }
+}
+
+func format3(_ v: Double) -> String {
+    let scaled = Int((abs(v) * 1000).rounded())
+    let frac = scaled % 1000
+    return (v < 0 ? "-" : "") + "\(scaled / 1000)." + String(repeating: "0", count: frac < 10 ? 2 : frac < 100 ? 1 : 0) + "\(frac)"
+}
+
+extension JSON {
+    static func box(_ b: Box) -> JSON { .array([.number(b.x), .number(b.y), .number(b.width), .number(b.height)]) }
+
+    static func face(_ d: Detection, embedding: Embedding?) -> JSON {
+        var fields: [(String, JSON)] = [
+            ("box", box(d.box)), ("score", .number(d.score)),
+            ("landmarks", .array(d.landmarks.map { .array([.number($0.x), .number($0.y)]) })),
+        ]
+        if let embedding { fields.append(("embedding", .array(embedding.values.map { .number(Double($0)) }))) }
+        return .object(fields)
+    }
+}

@@ -1,0 +1,79 @@
+import Faces
+import Imaging
+import Pipeline
+import Testing
+import VigilCore
+import VigilTestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Accuracy on photos every fresh machine gets from PyPI (the face_recognition and insightface
+/// sdists, fetched and SHA-256-checked by `make setup`), with the int8 models built by
+/// `make models`, on Vigil's own engine: the same checks as face_recognition's own tests.
+@Suite("Accuracy on PyPI photos (int8 models on Vigil's engine)")
+struct AccuracyTests {
+    static let repo: String = {
+        var parts = String(#filePath).split(separator: "/", omittingEmptySubsequences: false)
+        parts.removeLast(3)
+        return parts.joined(separator: "/")
+    }()
+    static let photos = repo + "/.cache/photos"
+    /// insightface's group photo, extracted (and SHA-256-checked) by the model pipeline.
+    static let t1 = repo + "/.cache/models-work/inputs/t1.jpg"
+
+    static func analyzer(embed: Bool) throws -> FaceAnalyzer {
+        let models = repo + "/models"
+        guard access(models + "/blazeface_full_int8.onnx", R_OK) == 0, access(models + "/dlib_resnet_int8.onnx", R_OK) == 0 else {
+            throw Missing(what: "models missing in \(models): run `make models`")
+        }
+        return FaceAnalyzer(
+            detector: try BlazeFaceModel(path: models + "/blazeface_full_int8.onnx"),
+            embedder: embed ? try DlibEmbedder(path: models + "/dlib_resnet_int8.onnx") : nil)
+    }
+
+    struct Missing: Error, CustomStringConvertible { var what: String; var description: String { what } }
+
+    func largestFace(_ name: String, _ analyzer: FaceAnalyzer) throws -> Embedding {
+        let (img, _) = try ImageFile.load(Self.photos + "/" + name)
+        let faces = try analyzer.analyze(img, embed: true)
+        return try #require(faces.first?.embedding, "\(name): no embedded face")
+    }
+
+    @Test func obamaPhotosMatchAndBidenDoesNot() throws {
+        let a = try Self.analyzer(embed: true)
+        let obama = try ["obama.jpg", "obama2.jpg", "obama3.jpg"].map { try largestFace($0, a) }
+        let biden = try largestFace("biden.jpg", a)
+        let t = FaceMatching.defaultThreshold
+        for i in 0..<3 {
+            for j in (i + 1)..<3 {
+                let s = obama[i].cosine(obama[j])
+                print("obama \(i) ~ obama \(j): \(s)")
+                #expect(s >= t, "same person must match at the default threshold")
+            }
+            let s = obama[i].cosine(biden)
+            print("obama \(i) ~ biden: \(s)")
+            #expect(s < t, "different people must not match")
+        }
+    }
+
+    @Test func allSixFacesOfTheInsightfaceGroupPhoto() throws {
+        let (img, _) = try ImageFile.load(Self.t1)
+        let faces = try Self.analyzer(embed: false).analyze(img, embed: false)
+        print("t1.jpg: \(faces.count) faces: \(faces.map { "\($0.detection.box)" })")
+        #expect(faces.count == 6)
+    }
+
+    @Test func imagesWithoutFacesGiveAnEmptyResult() throws {
+        let a = try Self.analyzer(embed: true)
+        #expect(try a.analyze(SyntheticImages.gradient(width: 640, height: 480), embed: true).isEmpty)
+        #expect(try a.analyze(SyntheticImages.generate(width: 320, height: 240) { _, _ in (0, 0, 0) }, embed: true).isEmpty)
+    }
+
+    @Test func theWrongModelFileIsRefusedClearly() throws {
+        let models = Self.repo + "/models"
+        #expect(throws: ModelMismatch.self) { try BlazeFaceModel(path: models + "/dlib_resnet_int8.onnx") }
+        #expect(throws: ModelMismatch.self) { try DlibEmbedder(path: models + "/blazeface_full_int8.onnx") }
+    }
+}
