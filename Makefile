@@ -92,9 +92,16 @@ test-vm: setup
 bench: setup
 	swift build -c release --product VigilBench
 	$(PY) bench/bench_decode.py --lib $(REPO)/.build/release/libVigilBench.so
+	$(PY) bench/bench_models.py --lib $(REPO)/.build/release/libVigilBench.so --models $(REPO)/models
 
+# Accuracy on ../shared's labelled photos (present in development and CI only): the Python
+# check of int8 against float models (onnxruntime), then Vigil's own engine end to end.
+SHARED_LABELS := $(REPO)/../shared/testdata/faces/deepface/labels.csv
 eval: setup
 	$(PY) scripts/models/eval_shared.py
+	swift build -c release --product vigil
+	@if [ -f $(SHARED_LABELS) ]; then .build/release/vigil evaluate $(SHARED_LABELS); \
+	else echo "eval: skipped Vigil's evaluation ($(SHARED_LABELS) not present)"; fi
 
 clean:
 	rm -rf .build $(CACHE)/vm/out

@@ -20,7 +20,7 @@ public struct DetectionOptions: Hashable, Sendable {
     /// Tiling only pays off above this frame size (both sides must exceed it).
     public var tileAbove: Size
 
-    public init(tiles: Bool = true, tileSize: Size = Size(width: 480, height: 480), minOverlap: Int = 128,
+    public init(tiles: Bool = true, tileSize: Size = Size(width: 384, height: 384), minOverlap: Int = 96,
                 tileAbove: Size = Size(width: 640, height: 480)) {
         self.tiles = tiles; self.tileSize = tileSize; self.minOverlap = minOverlap; self.tileAbove = tileAbove
     }

@@ -4,7 +4,7 @@ public enum FaceMatching {
     /// Cosine similarity at or above which two dlib embeddings are called a match by
     /// `vigil compare`. Chosen from the evaluation's calibration table (README) toward few false
     /// matches: a match is a lead for human review.
-    public static let defaultThreshold = 0.92
+    public static let defaultThreshold = 0.93
 }
 
 /// Genuine (same person) and impostor (different people) similarity scores, and what any

@@ -77,3 +77,46 @@ struct AccuracyTests {
         #expect(throws: ModelMismatch.self) { try DlibEmbedder(path: models + "/blazeface_full_int8.onnx") }
     }
 }
+
+@Suite("Small faces in a 720p frame (tiles)")
+struct SmallFaceTests {
+    /// A 1280x720 frame with copies of a real face photo scaled so the face is `side` px wide,
+    /// pasted at spread-out places (some across tile borders).
+    func mosaic(faceWidth side: Double) throws -> (RGBImage, [Box]) {
+        let (photo, _) = try ImageFile.load(AccuracyTests.photos + "/obama.jpg")
+        let a = try AccuracyTests.analyzer(embed: false)
+        let face = try #require(try a.analyze(photo, embed: false).first).detection.box
+        let scale = side / face.width
+        // A patch around the face (2x the box), scaled down.
+        let crop = Rect(x: Int(face.x - face.width / 2), y: Int(face.y - face.height / 2), width: Int(face.width * 2), height: Int(face.height * 2))
+            .intersection(Rect(x: 0, y: 0, width: photo.width, height: photo.height))
+        let patch = photo.cropped(to: crop).resized(to: Size(width: Int(Double(crop.width) * scale), height: Int(Double(crop.height) * scale)))
+        var frame = SyntheticImages.generate(width: 1280, height: 720) { x, y in (UInt8(90 + x % 7), UInt8(100 + y % 5), 95) }
+        var truth: [Box] = []
+        for (px, py) in [(60, 80), (470, 300), (900, 120), (1150, 600), (300, 560), (700, 620)] {
+            for y in 0..<patch.height where py + y < 720 {
+                for x in 0..<patch.width where px + x < 1280 {
+                    let p = patch.pixel(x: x, y: y)
+                    let o = ((py + y) * 1280 + px + x) * 3
+                    frame.pixels[o] = p.0; frame.pixels[o + 1] = p.1; frame.pixels[o + 2] = p.2
+                }
+            }
+            truth.append(Box(x: Double(px) + (face.x - Double(crop.x)) * scale, y: Double(py) + (face.y - Double(crop.y)) * scale,
+                             width: face.width * scale, height: face.height * scale))
+        }
+        return (frame, truth)
+    }
+
+    @Test(arguments: [24.0, 30.0])
+    func smallFacesAreFoundWithTilesNotWithoutThem(_ width: Double) throws {
+        let (frame, truth) = try mosaic(faceWidth: width)
+        let a = try AccuracyTests.analyzer(embed: false)
+        func found(_ faces: [AnalyzedFace]) -> Int { truth.filter { t in faces.contains { $0.detection.box.iou(t) > 0.4 } }.count }
+        let tiled = found(try a.analyze(frame, embed: false))
+        a.options.tiles = false
+        let whole = found(try a.analyze(frame, embed: false))
+        print("\(Int(width)) px faces in 1280x720: whole frame \(whole)/\(truth.count), with tiles \(tiled)/\(truth.count)")
+        #expect(tiled >= truth.count - 1)
+        #expect(tiled > whole)
+    }
+}

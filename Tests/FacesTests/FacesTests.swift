@@ -240,7 +240,7 @@ struct DetectionTests {
     }
 
     @Test func aFaceAcrossATileBorderIsFoundOnce() throws {
-        // 480 px tiles start at x = 0, 267, 533, 800: a face at x 470..510 straddles tile 0's edge.
+        // 384 px tiles (96 px overlap) start at x = 0, 224, 448, 672, 896: a face at x 470..510 straddles tile borders.
         let img = frame([(470, 200, 40)])
         let found = try detectFaces(in: img, model: RedSquareDetector())
         #expect(found.count == 1)

@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""Vigil's int8 engine vs onnxruntime on the same int8 ONNX files, and the whole face pipeline.
+
+    .venv/bin/python bench/bench_models.py --lib .build/release/libVigilBench.so [--models models]
+        [--iterations 50] [--pipeline-iterations 8]
+
+detector / embedder: the same model file is opened by onnxruntime (CPU, 1 intra-op thread, all
+graph optimisations) and by Vigil (libVigilBench: reference backend, 1 thread); both get the same
+input tensor (a real photo, letterboxed, or an aligned face chip), alternating run by run (and
+which goes first), median of N each.
+
+pipeline-720p: one 1280x720 JPEG frame with six faces (insightface's t1.jpg, cover-cropped) →
+scaled decode → detection (whole frame + tiles) → alignment → embedding of every face. Vigil's
+path (vigil_bench_pipeline) against the same steps in Python (Pillow decode, onnxruntime models,
+numpy/Pillow alignment from scripts/models/blazeface.py). Each side runs in its own subprocess so
+that its peak RSS (VmHWM) is its own.
+
+Prints lines `bench NAME: vigil X ms, onnxruntime Y ms, ratio R` (R = vigil / peer).
+"""
+import argparse
+import ctypes
+import io
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+from PIL import Image
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "scripts", "models"))
+import blazeface as bf  # noqa: E402
+
+
+def ort_session(path):
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+
+
+def load_lib(path):
+    lib = ctypes.CDLL(path)
+    lib.vigil_bench_model_open.restype = ctypes.c_void_p
+    lib.vigil_bench_model_open.argtypes = [ctypes.c_char_p, ctypes.c_int32, ctypes.c_int32]
+    lib.vigil_bench_model_run.restype = ctypes.c_int32
+    lib.vigil_bench_model_run.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_float), ctypes.c_int64,
+                                          ctypes.POINTER(ctypes.c_float), ctypes.c_int64]
+    lib.vigil_bench_model_close.argtypes = [ctypes.c_void_p]
+    lib.vigil_bench_pipeline.restype = ctypes.c_int32
+    lib.vigil_bench_pipeline.argtypes = [ctypes.c_char_p, ctypes.c_int64, ctypes.c_char_p, ctypes.c_char_p]
+    lib.vigil_bench_peak_rss_kib.restype = ctypes.c_int64
+    return lib
+
+
+def alternate(name, vigil, peer, n):
+    vigil(); peer()  # warm-up
+    tv, tp = [], []
+    for i in range(n):
+        order = [(vigil, tv), (peer, tp)] if i % 2 == 0 else [(peer, tp), (vigil, tv)]
+        for fn, acc in order:
+            t0 = time.perf_counter()
+            fn()
+            acc.append((time.perf_counter() - t0) * 1000)
+    v, p = statistics.median(tv), statistics.median(tp)
+    print(f"bench {name}: vigil {v:.3f} ms, onnxruntime {p:.3f} ms, ratio {v / p:.3f}", flush=True)
+
+
+def model_bench(lib, name, path, x, n):
+    sess = ort_session(path)
+    in_name = sess.get_inputs()[0].name
+    h = lib.vigil_bench_model_open(path.encode(), 0, 0)
+    if not h:
+        sys.exit(f"bench {name}: Vigil could not open {path}")
+    flat = np.ascontiguousarray(x, np.float32).ravel()
+    ptr = flat.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
+    ref = sess.run(None, {in_name: x})[0].ravel()
+    out = np.zeros(ref.size, np.float32)
+    if lib.vigil_bench_model_run(h, ptr, flat.size, out.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), out.size) != 0:
+        sys.exit(f"bench {name}: Vigil run failed")
+    agree = float(np.max(np.abs(out - ref)))
+    alternate(name, lambda: lib.vigil_bench_model_run(h, ptr, flat.size, None, 0),
+              lambda: sess.run(None, {in_name: x}), n)
+    print(f"  {name}: {os.path.basename(path)}, input {list(x.shape)}, max |vigil - onnxruntime| on the first output {agree:.3g}")
+    lib.vigil_bench_model_close(h)
+
+
+def frame_720p(path):
+    img = Image.open(path).convert("RGB")
+    s = max(1280 / img.width, 720 / img.height)
+    img = img.resize((round(img.width * s), round(img.height * s)), Image.LANCZOS)
+    left, top = (img.width - 1280) // 2, (img.height - 720) // 2
+    buf = io.BytesIO()
+    img.crop((left, top, left + 1280, top + 720)).save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+def pipeline_side(side, lib_path, models, jpeg_path, n):
+    """Runs in a subprocess: one side of the pipeline benchmark; prints 'ms faces rss_kib'."""
+    data = open(jpeg_path, "rb").read()
+    det, emb = os.path.join(models, "blazeface_full_int8.onnx"), os.path.join(models, "dlib_resnet_int8.onnx")
+    if side == "vigil":
+        lib = load_lib(lib_path)
+        run = lambda: lib.vigil_bench_pipeline(data, len(data), det.encode(), emb.encode())  # noqa: E731
+    else:
+        d, e = ort_session(det), ort_session(emb)
+        drun = lambda x: d.run(None, {"input": x})  # noqa: E731
+
+        def run():
+            img = Image.open(io.BytesIO(data)).convert("RGB")
+            faces = bf.detect_tiled(drun, img)
+            for f in faces:
+                e.run(None, {"input": bf.chip_tensor(bf.face_chip(img, f["keypoints"]))})
+            return len(faces)
+    faces = run()
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        run()
+        times.append((time.perf_counter() - t0) * 1000)
+    with open("/proc/self/status") as f:
+        rss = next(int(l.split()[1]) for l in f if l.startswith("VmHWM:"))
+    print(f"{statistics.median(times):.3f} {faces} {rss}")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lib", default=os.path.join(REPO, ".build/release/libVigilBench.so"))
+    ap.add_argument("--models", default=os.path.join(REPO, "models"))
+    ap.add_argument("--iterations", type=int, default=50)
+    ap.add_argument("--pipeline-iterations", type=int, default=8)
+    ap.add_argument("--side")
+    ap.add_argument("--frame")
+    args = ap.parse_args()
+    if args.side:
+        return pipeline_side(args.side, args.lib, args.models, args.frame, args.pipeline_iterations)
+    lib = load_lib(args.lib)
+    photos = os.path.join(REPO, ".cache", "photos")
+    img = bf.load_rgb(os.path.join(photos, "obama.jpg"))
+    boxed = bf.letterbox(img)[0]
+    model_bench(lib, "detector", os.path.join(args.models, "blazeface_full_int8.onnx"), boxed, args.iterations)
+    det = ort_session(os.path.join(args.models, "blazeface_full_int8.onnx"))
+    face = bf.detect(lambda x: det.run(None, {"input": x}), img)[0]
+    chip = bf.chip_tensor(bf.face_chip(img, face["keypoints"]))
+    model_bench(lib, "embedder", os.path.join(args.models, "dlib_resnet_int8.onnx"), chip, args.iterations)
+
+    t1 = os.path.join(REPO, ".cache", "models-work", "inputs", "t1.jpg")
+    frame = os.path.join(REPO, ".cache", "bench-t1-720p.jpg")
+    open(frame, "wb").write(frame_720p(t1))
+    res = {}
+    for side in ("vigil", "peer"):
+        out = subprocess.run([sys.executable, __file__, "--side", side, "--lib", args.lib, "--models", args.models,
+                              "--frame", frame, "--pipeline-iterations", str(args.pipeline_iterations)],
+                             capture_output=True, text=True, check=True).stdout.split()
+        res[side] = (float(out[-3]), int(out[-2]), int(out[-1]))
+    (v, vf, vr), (p, pf, pr) = res["vigil"], res["peer"]
+    print(f"bench pipeline-720p: vigil {v:.3f} ms, onnxruntime {p:.3f} ms, ratio {v / p:.3f}")
+    print(f"  pipeline-720p: faces embedded vigil {vf}, python+onnxruntime {pf}; peak RSS vigil {vr / 1024:.1f} MiB, "
+          f"python+onnxruntime {pr / 1024:.1f} MiB; median of {args.pipeline_iterations} frames each, separate processes")
+
+
+if __name__ == "__main__":
+    main()
