@@ -34,15 +34,6 @@ sys.path.insert(0, os.path.join(REPO, "scripts", "models"))
 import blazeface as bf  # noqa: E402
 
 
-def ort_session(path):
-    import onnxruntime as ort
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    so.inter_op_num_threads = 1
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
-
-
 def load_lib(path):
     lib = ctypes.CDLL(path)
     lib.vigil_bench_model_open.restype = ctypes.c_void_p
@@ -71,7 +62,7 @@ def alternate(name, vigil, peer, n):
 
 
 def model_bench(lib, name, path, x, n):
-    sess = ort_session(path)
+    sess = bf.ort_session(path)
     in_name = sess.get_inputs()[0].name
     h = lib.vigil_bench_model_open(path.encode(), 0, 0)
     if not h:
@@ -107,7 +98,7 @@ def pipeline_side(side, lib_path, models, jpeg_path, n):
         lib = load_lib(lib_path)
         run = lambda: lib.vigil_bench_pipeline(data, len(data), det.encode(), emb.encode())  # noqa: E731
     else:
-        d, e = ort_session(det), ort_session(emb)
+        d, e = bf.ort_session(det), bf.ort_session(emb)
         drun = lambda x: d.run(None, {"input": x})  # noqa: E731
 
         def run():
@@ -143,7 +134,7 @@ def main():
     img = bf.load_rgb(os.path.join(photos, "obama.jpg"))
     boxed = bf.letterbox(img)[0]
     model_bench(lib, "detector", os.path.join(args.models, "blazeface_full_int8.onnx"), boxed, args.iterations)
-    det = ort_session(os.path.join(args.models, "blazeface_full_int8.onnx"))
+    det = bf.ort_session(os.path.join(args.models, "blazeface_full_int8.onnx"))
     face = bf.detect(lambda x: det.run(None, {"input": x}), img)[0]
     chip = bf.chip_tensor(bf.face_chip(img, face["keypoints"]))
     model_bench(lib, "embedder", os.path.join(args.models, "dlib_resnet_int8.onnx"), chip, args.iterations)

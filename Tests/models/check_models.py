@@ -40,13 +40,6 @@ def sha256(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def session(path):
-    import onnxruntime as ort
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", type=Path, default=REPO / "models")
@@ -136,13 +129,13 @@ def main():
 
     # ---- detection int8 vs float --------------------------------------------------------------
     def runner(path):
-        s = session(path)
+        s = bf.ort_session(path)
         outs = [o.name for o in s.get_outputs()]
         return lambda x: s.run(outs, {"input": x})
 
     try:
         bf_f, bf_q = runner(M / "blazeface_full_float.onnx"), runner(M / "blazeface_full_int8.onnx")
-        dl_f, dl_q = session(M / "dlib_resnet_float.onnx"), session(M / "dlib_resnet_int8.onnx")
+        dl_f, dl_q = bf.ort_session(M / "dlib_resnet_float.onnx"), bf.ort_session(M / "dlib_resnet_int8.onnx")
     except Exception as e:  # the remaining checks need all four models
         print(f"FAIL all four models load in onnxruntime: {type(e).__name__}: {e}")
         passed = sum(1 for _, why in results if not why)

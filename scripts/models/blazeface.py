@@ -43,6 +43,17 @@ IOU_THRESH = 0.3
 CLIP = 100.0
 
 
+def ort_session(path):
+    """onnxruntime on the CPU with one thread (as the device would give inference one core):
+    shared by the model checks, the evaluation and the benchmarks."""
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
 def anchors() -> np.ndarray:
     """[2304, 2] anchor centres (cx, cy), normalised; row-major over the 48x48 grid."""
     ys, xs = np.meshgrid(np.arange(GRID), np.arange(GRID), indexing="ij")

@@ -21,13 +21,6 @@ sys.path.insert(0, str(HERE))
 import blazeface as bf  # noqa: E402
 
 
-def session(path):
-    import onnxruntime as ort
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", type=Path, default=REPO / "models")
@@ -39,9 +32,9 @@ def main():
         return 0
     det = {}
     for prec in ("float", "int8"):
-        s = session(args.models / f"blazeface_full_{prec}.onnx")
+        s = bf.ort_session(args.models / f"blazeface_full_{prec}.onnx")
         det[prec] = (lambda s: lambda x: s.run(None, {"input": x}))(s)
-    emb = {p: session(args.models / f"dlib_resnet_{p}.onnx") for p in ("float", "int8")}
+    emb = {p: bf.ort_session(args.models / f"dlib_resnet_{p}.onnx") for p in ("float", "int8")}
 
     def faces(run, img):
         small, f = bf.downscale(img)
