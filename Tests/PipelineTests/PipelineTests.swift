@@ -185,3 +185,36 @@ struct JSONTests {
         #expect(JSON.string("\u{1}").text == #""\u0001""#)
     }
 }
+
+@Suite("Hostile image sizes")
+struct HugeImageTests {
+    /// A real, valid 10,000 x 10,000 grey JPEG built by hand (1.2 MB): one component, every 8x8
+    /// block "DC difference 0, end of block", no Huffman tables (the decoder uses the standard
+    /// ones: DC category 0 = `00`, EOB = `1010`; four blocks pack into the bytes 28 A2 8A).
+    static func flatJPEG(side: Int) -> [UInt8] {
+        func seg(_ m: UInt8, _ p: [UInt8]) -> [UInt8] { [0xFF, m, UInt8((p.count + 2) >> 8), UInt8((p.count + 2) & 0xFF)] + p }
+        let hi = UInt8(side >> 8), lo = UInt8(side & 0xFF)
+        var b: [UInt8] = [0xFF, 0xD8]
+        b += seg(0xDB, [0] + [UInt8](repeating: 1, count: 64))
+        b += seg(0xC0, [8, hi, lo, hi, lo, 1, 1, 0x11, 0])
+        b += seg(0xDA, [1, 1, 0x00, 0, 63, 0])
+        let blocks = (side / 8) * (side / 8)
+        precondition(blocks % 4 == 0)
+        b.reserveCapacity(b.count + blocks / 4 * 3 + 2)
+        for _ in 0..<(blocks / 4) { b += [0x28, 0xA2, 0x8A] }
+        return b + [0xFF, 0xD9]
+    }
+
+    @Test func aTenThousandPixelSquareIsDecodedAtAQuarterWithBoundedMemory() throws {
+        let path = tempDir() + "/huge.jpg"
+        try writeFileAtomically(path, Self.flatJPEG(side: 10_000))
+        let (img, scale) = try ImageFile.load(path)
+        #expect(img.size == Size(width: 2500, height: 2500))  // 1/4 in the DCT: 19 MB instead of 300 MB
+        #expect(scale == 4)
+        #expect(img.pixel(x: 1234, y: 2345) == (128, 128, 128))
+        // Past 8x the limit there is no scale left: a clear error, nothing allocated.
+        #expect(throws: ImageFile.LoadError(path: path, reason: "image 10000x10000 is too large even at 1/8 scale")) {
+            try ImageFile.load(path, maximumSide: 1000)
+        }
+    }
+}
