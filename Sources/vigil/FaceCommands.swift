@@ -42,6 +42,29 @@ func forEachImage(_ paths: [String], _ body: (String, RGBImage, Double) throws -
     if failed { throw ExitCode(1) }
 }
 
+/// `vigil detect` and `vigil embed`: one line per image (JSON or text), boxes and keypoints in
+/// the file's pixels (undoing any downscale of huge photos), paths exactly as given.
+func listFaces(_ images: [String], json: Bool, embed: Bool, models: ModelOptions) throws {
+    let analyzer: FaceAnalyzer
+    do { analyzer = try models.analyzer(embed: embed) } catch { throw fail("\(error)") }
+    try forEachImage(images) { path, img, scale in
+        let faces = try analyzer.analyze(img, embed: embed).map {
+            (detection: $0.detection.mapped(scaleX: scale, scaleY: scale, dx: 0, dy: 0), embedding: $0.embedding)
+        }
+        if json {
+            let list = faces.map { JSON.face($0.detection, embedding: embed ? $0.embedding : nil) }
+            print(JSON.object([("image", .string(path)), ("faces", .array(list))]).text)
+            return
+        }
+        print("\(path): \(faces.count) face(s)")
+        for f in faces {
+            var line = "  box \(JSON.box(f.detection.box).text) score \(format2(f.detection.score))"
+            if embed { line += f.embedding == nil ? " no embedding (alignment failed)" : " embedding 128-d" }
+            print(line)
+        }
+    }
+}
+
 extension Vigil {
     struct Detect: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Find faces in JPEG images.")
@@ -49,19 +72,7 @@ extension Vigil {
         @Flag(help: "One JSON object per image and line.") var json = false
         @OptionGroup var modelOptions: ModelOptions
 
-        func run() throws {
-            let analyzer: FaceAnalyzer
-            do { analyzer = try modelOptions.analyzer(embed: false) } catch { throw fail("\(error)") }
-            try forEachImage(images) { path, img, scale in
-                let faces = try analyzer.analyze(img, embed: false).map { $0.detection.mapped(scaleX: scale, scaleY: scale, dx: 0, dy: 0) }
-                if json {
-                    print(JSON.object([("image", .string(path)), ("faces", .array(faces.map { JSON.face($0, embedding: nil) }))]).text)
-                } else {
-                    print("\(path): \(faces.count) face(s)")
-                    for f in faces { print("  box \(JSON.box(f.box).text) score \(format2(f.score))") }
-                }
-            }
-        }
+        func run() throws { try listFaces(images, json: json, embed: false, models: modelOptions) }
     }
 
     struct Embed: ParsableCommand {
@@ -70,22 +81,7 @@ extension Vigil {
         @Flag(help: "One JSON object per image and line.") var json = false
         @OptionGroup var modelOptions: ModelOptions
 
-        func run() throws {
-            let analyzer: FaceAnalyzer
-            do { analyzer = try modelOptions.analyzer(embed: true) } catch { throw fail("\(error)") }
-            try forEachImage(images) { path, img, scale in
-                let faces = try analyzer.analyze(img, embed: true)
-                if json {
-                    let list = faces.map { JSON.face($0.detection.mapped(scaleX: scale, scaleY: scale, dx: 0, dy: 0), embedding: $0.embedding) }
-                    print(JSON.object([("image", .string(path)), ("faces", .array(list))]).text)
-                } else {
-                    print("\(path): \(faces.count) face(s)")
-                    for f in faces {
-                        print("  box \(JSON.box(f.detection.box.mapped(scaleX: scale, scaleY: scale, dx: 0, dy: 0)).text) embedding \(f.embedding == nil ? "none" : "128-d")")
-                    }
-                }
-            }
-        }
+        func run() throws { try listFaces(images, json: json, embed: true, models: modelOptions) }
     }
 
     struct Compare: ParsableCommand {
