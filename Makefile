@@ -11,7 +11,7 @@ SYSPY ?= python3
 FUZZ_SECONDS ?= 30
 VM_REF := "$$BIN/vigil-vmtest" make-reference --out "$$OUT/mjpeg-ref" --count 8 --size 640x480
 
-.PHONY: setup models optests build build-release demo test test-unit test-vm bench eval clean help
+.PHONY: setup models optests build build-release demo test test-unit test-vm test-arm64 bench eval clean help
 
 help:
 	@echo "make demo      set up, build, run the main job on the embedded clip (no camera needed)"
@@ -78,6 +78,7 @@ demo: build-release
 test: build optests
 	$(PY) Tests/models/check_models.py
 	swift test -c release --skip-build
+	bash Tests/arm64/run.sh
 	$(MAKE) --no-print-directory test-vm
 
 # ---- kernel-level tests -----------------------------------------------------------------------
@@ -87,6 +88,10 @@ test-vm: setup
 	swift build -c release --product vigil
 	swift build -c release --product vigil-vmtest
 	bash Tests/vm/run.sh --bin $(REPO)/.build/release --pre '$(VM_REF)'
+
+# ---- arm64: cross-compiled C kernels run under qemu-user (Tests/arm64/run.sh) ---------------
+test-arm64: setup
+	bash Tests/arm64/run.sh
 
 # ---- benchmarks (not tests) -------------------------------------------------------------------
 bench: setup
