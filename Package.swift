@@ -2,8 +2,9 @@
 //
 // Vigil: an edge agent for camera appliances. See README.md and docs/ for the architecture.
 //
-// C is confined to the three system-library shim targets (CV4L2, CTurboJPEG, CGPIOD); only the
-// modules right above them (Capture, Imaging, and later Field) import C. Everything else is Swift.
+// C is confined to the three system-library shim targets (CV4L2, CTurboJPEG, CGPIOD) and the
+// int8 kernel library CKernels; only the modules right above them (Capture, Imaging,
+// FastKernels, and later Field) import C. Everything else is Swift.
 import PackageDescription
 
 let package = Package(
@@ -40,13 +41,17 @@ let package = Package(
         .target(name: "Capture", dependencies: ["VigilCore", "CV4L2"]),
         .target(name: "Imaging", dependencies: ["VigilCore", "CTurboJPEG"]),
         // Face detection decoding, letterboxing, tiling, quality gate, alignment, embeddings.
-        .target(name: "Faces", dependencies: ["VigilCore", "Imaging", "Inference"]),
+        .target(name: "Faces", dependencies: ["VigilCore", "Imaging", "Inference", "FastKernels"]),
         // The frame path above capture and imaging: capture runs, frame saving, the demo job
         // (later: detection, matching).
         .target(name: "Pipeline", dependencies: ["VigilCore", "Capture", "Imaging"]),
         .target(name: "VigilTestSupport", dependencies: ["VigilCore", "Capture", "Imaging", "Faces", "CV4L2"]),
-        .target(name: "VigilBench", dependencies: ["Imaging", "Inference", "Faces", "Pipeline"]),
+        .target(name: "VigilBench", dependencies: ["Imaging", "Inference", "FastKernels", "Faces", "Pipeline"]),
         .target(name: "Inference", dependencies: ["VigilCore"]),
+        // Fast int8 kernels (issue 4): C with per-function target attributes and run-time CPU
+        // checks (no unsafeFlags), behind Inference's backend seam.
+        .target(name: "CKernels"),
+        .target(name: "FastKernels", dependencies: ["Inference", "CKernels"]),
 
         // MARK: executables
         .executableTarget(
@@ -67,7 +72,7 @@ let package = Package(
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "VigilTestSupport"]),
         .testTarget(name: "FacesTests", dependencies: ["Faces", "VigilTestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "VigilTestSupport"]),
-        .testTarget(name: "InferenceTests", dependencies: ["Inference", "Faces", "VigilTestSupport"]),
+        .testTarget(name: "InferenceTests", dependencies: ["Inference", "FastKernels", "Faces", "VigilTestSupport"]),
         // Whole-pipeline accuracy on real photos with the generated models (make models).
         .testTarget(name: "AccuracyTests", dependencies: ["Faces", "Pipeline", "Inference", "VigilTestSupport"]),
     ]

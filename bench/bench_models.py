@@ -5,7 +5,8 @@
         [--iterations 50] [--pipeline-iterations 8]
 
 detector / embedder: the same model file is opened by onnxruntime (CPU, 1 intra-op thread, all
-graph optimisations) and by Vigil (libVigilBench: reference backend, 1 thread); both get the same
+graph optimisations) and by Vigil (libVigilBench: the fast backend, 1 thread; the -reference lines
+use the scalar reference backend, the specification); both get the same
 input tensor (a real photo, letterboxed, or an aligned face chip), alternating run by run (and
 which goes first), median of N each.
 
@@ -36,8 +37,8 @@ import blazeface as bf  # noqa: E402
 
 def load_lib(path):
     lib = ctypes.CDLL(path)
-    lib.vigil_bench_model_open.restype = ctypes.c_void_p
-    lib.vigil_bench_model_open.argtypes = [ctypes.c_char_p, ctypes.c_int32, ctypes.c_int32]
+    lib.vigil_bench_model_open_backend.restype = ctypes.c_void_p
+    lib.vigil_bench_model_open_backend.argtypes = [ctypes.c_char_p, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32]
     lib.vigil_bench_model_run.restype = ctypes.c_int32
     lib.vigil_bench_model_run.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_float), ctypes.c_int64,
                                           ctypes.POINTER(ctypes.c_float), ctypes.c_int64]
@@ -61,10 +62,11 @@ def alternate(name, vigil, peer, n):
     print(f"bench {name}: vigil {v:.3f} ms, onnxruntime {p:.3f} ms, ratio {v / p:.3f}", flush=True)
 
 
-def model_bench(lib, name, path, x, n):
+def model_bench(lib, name, path, x, n, backend=1):
+    """backend: 1 = Vigil's fast backend (best ISA of this CPU), 0 = the scalar reference."""
     sess = bf.ort_session(path)
     in_name = sess.get_inputs()[0].name
-    h = lib.vigil_bench_model_open(path.encode(), 0, 0)
+    h = lib.vigil_bench_model_open_backend(path.encode(), 0, 0, backend)
     if not h:
         sys.exit(f"bench {name}: Vigil could not open {path}")
     flat = np.ascontiguousarray(x, np.float32).ravel()
@@ -123,7 +125,8 @@ def main():
     ap.add_argument("--lib", default=os.path.join(REPO, ".build/release/libVigilBench.so"))
     ap.add_argument("--models", default=os.path.join(REPO, "models"))
     ap.add_argument("--iterations", type=int, default=50)
-    ap.add_argument("--pipeline-iterations", type=int, default=8)
+    ap.add_argument("--reference-iterations", type=int, default=10)
+    ap.add_argument("--pipeline-iterations", type=int, default=20)
     ap.add_argument("--side")
     ap.add_argument("--frame")
     args = ap.parse_args()
@@ -133,11 +136,15 @@ def main():
     photos = os.path.join(REPO, ".cache", "photos")
     img = bf.load_rgb(os.path.join(photos, "obama.jpg"))
     boxed = bf.letterbox(img)[0]
-    model_bench(lib, "detector", os.path.join(args.models, "blazeface_full_int8.onnx"), boxed, args.iterations)
+    det_path = os.path.join(args.models, "blazeface_full_int8.onnx")
+    model_bench(lib, "detector", det_path, boxed, args.iterations)
+    model_bench(lib, "detector-reference", det_path, boxed, args.reference_iterations, backend=0)
     det = bf.ort_session(os.path.join(args.models, "blazeface_full_int8.onnx"))
     face = bf.detect(lambda x: det.run(None, {"input": x}), img)[0]
     chip = bf.chip_tensor(bf.face_chip(img, face["keypoints"]))
-    model_bench(lib, "embedder", os.path.join(args.models, "dlib_resnet_int8.onnx"), chip, args.iterations)
+    emb_path = os.path.join(args.models, "dlib_resnet_int8.onnx")
+    model_bench(lib, "embedder", emb_path, chip, args.iterations)
+    model_bench(lib, "embedder-reference", emb_path, chip, args.reference_iterations, backend=0)
 
     t1 = os.path.join(REPO, ".cache", "models-work", "inputs", "t1.jpg")
     frame = os.path.join(REPO, ".cache", "bench-t1-720p.jpg")

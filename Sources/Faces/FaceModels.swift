@@ -1,3 +1,4 @@
+import FastKernels
 import Imaging
 import Inference
 import VigilCore
@@ -34,7 +35,7 @@ public final class BlazeFaceModel: DetectorModel {
     private let regressorsName: String
     private let scoresName: String
 
-    public init(path: String, backend: some Int8Backend = ReferenceBackend()) throws {
+    public init(path: String, backend: some Int8Backend = FastBackend()) throws {
         let session = try InferenceSession(model: try Model(contentsOf: path), backend: backend)
         guard session.inputs.count == 1, let input = session.inputs.first,
               input.shape.compactMap({ $0 }) == [1, 3, 192, 192] else {
@@ -68,7 +69,7 @@ public final class YuNetModel: DetectorModel {
     private let session: InferenceSession
     private let inputName: String
 
-    public init(path: String, inputSize: Size = Size(width: 640, height: 640), backend: some Int8Backend = ReferenceBackend()) throws {
+    public init(path: String, inputSize: Size = Size(width: 640, height: 640), backend: some Int8Backend = FastBackend()) throws {
         let padded = YuNetDecoder.paddedSize(inputSize)
         self.inputSize = padded
         session = try InferenceSession(model: try Model(contentsOf: path), backend: backend, inputSize: padded)
@@ -102,7 +103,7 @@ public final class DlibEmbedder: FaceEmbedder {
     private let inputName: String
     private let outputName: String
 
-    public init(path: String, backend: some Int8Backend = ReferenceBackend()) throws {
+    public init(path: String, backend: some Int8Backend = FastBackend()) throws {
         session = try InferenceSession(model: try Model(contentsOf: path), backend: backend)
         guard let input = session.inputs.first, input.shape.compactMap({ $0 }) == [1, 3, 150, 150],
               let output = session.outputs.first, output.shape.compactMap({ $0 }).reduce(1, *) == 128 else {

@@ -2,6 +2,7 @@
 // script opens the same int8 ONNX file in Vigil's engine and in onnxruntime and times them
 // alternately in one process.
 import Faces
+import FastKernels
 import Imaging
 import Inference
 import Pipeline
@@ -12,8 +13,8 @@ final class BenchModel {
     let session: InferenceSession
     let inputName: String
     let shape: [Int]
-    init(path: String, size: Size?) throws {
-        session = try InferenceSession(model: try Model(contentsOf: path), inputSize: size)
+    init(path: String, size: Size?, backend: any Int8Backend = ReferenceBackend()) throws {
+        session = try InferenceSession(model: try Model(contentsOf: path), backend: backend, inputSize: size)
         guard let input = session.inputs.first else { throw BenchFailure() }
         inputName = input.name
         var s = input.shape.map { $0 ?? 1 }
@@ -28,9 +29,17 @@ struct BenchFailure: Error {}
 /// Returns nil on error (the error is printed).
 @_cdecl("vigil_bench_model_open")
 public func vigilBenchModelOpen(_ path: UnsafePointer<CChar>?, _ w: Int32, _ h: Int32) -> UnsafeMutableRawPointer? {
+    vigilBenchModelOpenBackend(path, w, h, 0)
+}
+
+/// As `vigil_bench_model_open`, on a chosen backend: 0 reference, 1 fast (FastKernels, best ISA),
+/// 2 fast scalar C, 3 fast AVX2, 4 fast AVX-512 VNNI.
+@_cdecl("vigil_bench_model_open_backend")
+public func vigilBenchModelOpenBackend(_ path: UnsafePointer<CChar>?, _ w: Int32, _ h: Int32, _ backend: Int32) -> UnsafeMutableRawPointer? {
     guard let path else { return nil }
+    let chosen: any Int8Backend = backend >= 1 ? FastBackend(isa: FastBackend.ISA(rawValue: backend - 1) ?? .auto) : ReferenceBackend()
     do {
-        let m = try BenchModel(path: String(cString: path), size: w > 0 && h > 0 ? Size(width: Int(w), height: Int(h)) : nil)
+        let m = try BenchModel(path: String(cString: path), size: w > 0 && h > 0 ? Size(width: Int(w), height: Int(h)) : nil, backend: chosen)
         return Unmanaged.passRetained(m).toOpaque()
     } catch {
         print("vigil_bench_model_open: \(error)")

@@ -364,6 +364,15 @@ def case_float_head(rng):
     return b.model([b.op("Reshape", [t, b.const(np.array([1, -1, 4], np.int64), "shape")])]), [1, c, h, w]
 
 
+def case_float_conv_geometry(rng):
+    # A float conv (left out of quantization) with stride 2, asymmetric pads, dilation and groups:
+    # the engine's float kernel clips its column ranges per tap instead of testing each pixel.
+    c, h, w = 4, odd(rng, 9, 13), odd(rng, 9, 15)
+    b = Builder(rng, "x", [1, c, h, w])
+    y = b.op("Relu", [b.conv("x", c, 6, 3)])
+    return b.model([b.conv(y, 6, 4, 3, stride=2, pads=[0, 1, 2, 1], group=2, dil=2)]), [1, c, h, w]
+
+
 def make_random_conv(seed):
     def case(rng):
         r = np.random.default_rng(seed)
@@ -390,7 +399,8 @@ CASES = {k[5:]: v for k, v in sorted(globals().items()) if k.startswith("case_")
 # Cases quantized with per-tensor weights as well (quantize_static per_channel=False).
 PER_TENSOR = {"conv3x3", "depthwise", "gemm"}
 # Nodes left in float (the quantizer's nodes_to_exclude) per case: the last Conv.
-EXCLUDE = {"float_head": lambda m: [n.name for n in m.graph.node if n.op_type == "Conv"][-1:]}
+EXCLUDE = {name: (lambda m: [n.name for n in m.graph.node if n.op_type == "Conv"][-1:])
+           for name in ("float_head", "float_conv_geometry")}
 
 
 def quantize(fp32_path, out_path, name, shape, act_type, rng, per_channel=True, exclude=(), weight_type=QuantType.QInt8):

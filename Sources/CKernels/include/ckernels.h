@@ -1,0 +1,71 @@
+// CKernels: Vigil's fast int8 kernels (x86-64: scalar C, AVX2, AVX-512 VNNI chosen at run time).
+// Every kernel is bit-exact with the Swift reference backend (Sources/Inference/ReferenceBackend.swift,
+// Quantization.swift): int32 wrapping accumulation of (x - zx)(w - zw), saturating + bias,
+// round_half_even(float32(acc) * ratio) + zy, clamp. Weights are packed once, at create time.
+#ifndef VIGIL_CKERNELS_H
+#define VIGIL_CKERNELS_H
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Instruction-set paths. `vk_isa_auto` picks the best one the CPU has; asking for a path the
+/// CPU lacks falls back to the best available one below it.
+enum { vk_isa_auto = 0, vk_isa_scalar = 1, vk_isa_avx2 = 2, vk_isa_avx512vnni = 3 };
+
+/// The best path this CPU supports.
+int vk_isa_best(void);
+
+/// Convolution, NCHW, batch 1 (as Inference.ConvDescriptor).
+typedef struct vk_conv_shape {
+    int in_c, in_h, in_w, out_c, out_h, out_w;
+    int k_h, k_w, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, groups;
+    int32_t input_zero_point, output_zero_point, out_min, out_max;
+} vk_conv_shape;
+
+typedef struct vk_conv vk_conv;
+
+/// weights: [out_c][in_c/groups][k_h][k_w]; wzp, bias, ratio: [out_c]. Copies what it needs.
+vk_conv *vk_conv_create(const vk_conv_shape *shape, const int8_t *weights, const int32_t *wzp,
+                        const int32_t *bias, const float *ratio, int isa);
+void vk_conv_run(const vk_conv *c, const int8_t *input, int8_t *output);
+/// The path the kernel runs.
+int vk_conv_isa(const vk_conv *c);
+void vk_conv_destroy(vk_conv *c);
+
+/// Fully connected: out[r][n] = requant(sum_k (in[r][k] - zi)(w[n][k] - zw[n]) + bias[n]).
+typedef struct vk_fc vk_fc;
+vk_fc *vk_fc_create(int rows, int in_features, int out_features, int32_t input_zero_point,
+                    int32_t output_zero_point, int32_t out_min, int32_t out_max,
+                    const int8_t *weights, const int32_t *wzp, const int32_t *bias,
+                    const float *ratio, int isa);
+void vk_fc_run(const vk_fc *f, const int8_t *input, int8_t *output);
+int vk_fc_isa(const vk_fc *f);
+void vk_fc_destroy(vk_fc *f);
+
+/// Elementwise add as Inference.AddDescriptor / ReferenceAdd (onnxruntime's float32 formula):
+/// t = fma(a + a_offset, a_ratio, fma(b + b_offset, b_ratio, fixed)), rounded half to even,
+/// clamped to [out_min, out_max] + out_offset, minus out_offset. SIMD paths only (they need FMA):
+/// returns 0 without writing when the path is scalar (the caller runs the reference instead).
+typedef struct vk_add_params {
+    int32_t a_offset, b_offset, out_offset, out_min, out_max;
+    float a_ratio, b_ratio, fixed;
+} vk_add_params;
+int vk_add(const vk_add_params *p, int64_t count, const int8_t *a, const int8_t *b, int8_t *out, int isa);
+
+/// Max / average pooling as Inference.PoolDescriptor / ReferencePool (average: onnxruntime's
+/// float32 formula, summed in the same row-major window order). AVX-512 path only: returns 0
+/// without writing on the other paths, or if out of memory (the caller runs the reference instead).
+typedef struct vk_pool_params {
+    int is_max, channels, in_h, in_w, out_h, out_w, k_h, k_w, stride_h, stride_w, pad_top, pad_left;
+    int count_include_pad;
+    int32_t input_zero_point, output_zero_point, out_min, out_max, output_offset;
+    float input_scale, output_scale;
+} vk_pool_params;
+int vk_pool(const vk_pool_params *p, const int8_t *input, int8_t *output, int isa);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

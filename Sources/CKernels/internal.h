@@ -1,0 +1,67 @@
+// Shared internals of CKernels (not exported).
+#ifndef VIGIL_CKERNELS_INTERNAL_H
+#define VIGIL_CKERNELS_INTERNAL_H
+#include "ckernels.h"
+#include <stddef.h>
+#include <stdint.h>
+
+struct vk_conv {
+    vk_conv_shape s;
+    int isa;
+    int cin_pg, cout_pg, K, P;
+    int need_zw;          // some weight zero point is not 0
+    int8_t *w;            // [out_c][K] as given (scalar path)
+    int32_t *wzp, *bias;
+    float *ratio;
+    int K4;               // VNNI: K rounded up to 4
+    int32_t *wq4;         // VNNI: [out_c][K4] words of 4 int8 weights (pad 0)
+    int32_t *corr;        // VNNI: [out_c] -(zx+128)*sum(w) + K*(zx+128)*zw, wrapping
+    int32_t *wdw;         // VNNI path, depthwise (in_c/groups == 1): [out_c][k_h*k_w] w - zw
+    int K2;               // AVX2: K rounded up to 2
+    int32_t *wq2;         // AVX2: [out_c][K2] words of 2 int16 (w - zw) (pad 0)
+};
+
+struct vk_fc {
+    int rows, K, N, isa, need_zw;
+    int32_t zi, zy, lo, hi;
+    int8_t *w;            // [N][K]
+    int32_t *wzp, *bias;
+    float *ratio;
+    int Kp;               // K rounded up to 64
+    int8_t *w8;           // VNNI: [N][Kp] (pad 0)
+    int32_t *corr;        // VNNI: [N]
+    int16_t *w16;         // AVX2: [N][Kp] w - zw (pad 0)
+};
+
+/// The reference's requantization: saturate(acc + bias) to int32, float32, * ratio, round half
+/// to even, + zy, clamp. The float product is clamped to +-65536 first (integers, so rounding
+/// commutes with the clamp; any value beyond ends at the int8 clamp anyway).
+static inline int8_t vk_finish(int32_t acc, int32_t bias, float ratio, int32_t zy, int32_t lo, int32_t hi) {
+    int64_t s = (int64_t)acc + bias;
+    if (s > INT32_MAX) s = INT32_MAX;
+    if (s < INT32_MIN) s = INT32_MIN;
+    float f = (float)(int32_t)s;
+    float v = f * ratio;
+    if (v > 65536.0f) v = 65536.0f;
+    if (v < -65536.0f) v = -65536.0f;
+    float t = v + 12582912.0f;     // 1.5 * 2^23: rounds to an integer, half to even
+    float r = t - 12582912.0f;
+    int32_t q = (int32_t)r + zy;
+    if (q < lo) q = lo;
+    if (q > hi) q = hi;
+    return (int8_t)q;
+}
+
+/// The reference loops in C (also the fallback when a SIMD path cannot get its scratch memory).
+void vk_conv_run_scalar(const struct vk_conv *c, const int8_t *input, int8_t *output);
+void vk_conv_run_avx2(const struct vk_conv *c, const int8_t *input, int8_t *output);
+void vk_conv_run_vnni(const struct vk_conv *c, const int8_t *input, int8_t *output);
+void vk_fc_run_avx2(const struct vk_fc *f, const int8_t *input, int8_t *output);
+void vk_add_avx2(const vk_add_params *p, int64_t count, const int8_t *a, const int8_t *b, int8_t *out);
+void vk_add_avx512(const vk_add_params *p, int64_t count, const int8_t *a, const int8_t *b, int8_t *out);
+/// Returns 0 (nothing written) when it cannot get its scratch memory.
+int vk_pool_avx512(const vk_pool_params *p, const int8_t *input, int8_t *output);
+void vk_fc_run_scalar(const struct vk_fc *f, const int8_t *input, int8_t *output);
+void vk_fc_run_vnni(const struct vk_fc *f, const int8_t *input, int8_t *output);
+
+#endif
