@@ -19,6 +19,12 @@ struct vk_conv {
     int32_t *wdw;         // VNNI path, depthwise (in_c/groups == 1): [out_c][k_h*k_w] w - zw
     int K2;               // AVX2: K rounded up to 2
     int32_t *wq2;         // AVX2: [out_c][K2] words of 2 int16 (w - zw) (pad 0)
+#if defined(__aarch64__)
+    int K16;              // NEON: K rounded up to 16
+    int cout_pg4;         // NEON: cout_pg rounded up to 4
+    int8_t *wn;           // NEON: [groups][cout_pg4][K16] raw int8 weights (pad 0, pad rows 0)
+    int32_t *ncorr;       // NEON: [out_c] K*zx*zw - zx*sum(w), wrapping
+#endif
 };
 
 struct vk_fc {
@@ -63,5 +69,9 @@ void vk_add_avx512(const vk_add_params *p, int64_t count, const int8_t *a, const
 int vk_pool_avx512(const vk_pool_params *p, const int8_t *input, int8_t *output);
 void vk_fc_run_scalar(const struct vk_fc *f, const int8_t *input, int8_t *output);
 void vk_fc_run_vnni(const struct vk_fc *f, const int8_t *input, int8_t *output);
+#if defined(__aarch64__)
+void vk_conv_run_neon(const struct vk_conv *c, const int8_t *input, int8_t *output);
+void vk_conv_run_neon_dot(const struct vk_conv *c, const int8_t *input, int8_t *output);
+#endif
 
 #endif

@@ -2,6 +2,12 @@
 #include "internal.h"
 #include <stdlib.h>
 #include <string.h>
+#if defined(__aarch64__)
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20)
+#endif
+#endif
 
 int vk_isa_best(void) {
 #if defined(__x86_64__)
@@ -11,11 +17,19 @@ int vk_isa_best(void) {
         return vk_isa_avx512vnni;
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return vk_isa_avx2;
 #endif
+#if defined(__aarch64__)
+    if (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) return vk_isa_neon_dot;
+    return vk_isa_neon;   /* Advanced SIMD is mandatory in ARMv8-A */
+#endif
     return vk_isa_scalar;
 }
 
 static int resolve_isa(int isa) {
     int best = vk_isa_best();
+#if defined(__aarch64__)
+    /* x86 paths (2, 3) do not exist here: the best arm64 path below them is scalar. */
+    if (isa == vk_isa_avx2 || isa == vk_isa_avx512vnni) return vk_isa_scalar;
+#endif
     return (isa <= 0 || isa > best) ? best : isa;
 }
 
@@ -68,6 +82,24 @@ vk_conv *vk_conv_create(const vk_conv_shape *shape, const int8_t *weights, const
             for (int k = 0; k < K; k++) dst[k] = (int16_t)(weights[(size_t)o * K + k] - wzp[o]);
         }
     }
+#if defined(__aarch64__)
+    else if (c->isa == vk_isa_neon || c->isa == vk_isa_neon_dot) {
+        int G = shape->groups, cpg = c->cout_pg;
+        c->K16 = (K + 15) / 16 * 16;
+        c->cout_pg4 = (cpg + 3) / 4 * 4;
+        c->wn = calloc((size_t)G * c->cout_pg4 * c->K16, 1);
+        c->ncorr = malloc(sizeof(int32_t) * (oc_n ? oc_n : 1));
+        if (!c->wn || !c->ncorr) goto fail;
+        uint32_t zx = (uint32_t)shape->input_zero_point;
+        for (int o = 0; o < oc_n; o++) {
+            int g = o / cpg, j = o % cpg;
+            int8_t *dst = c->wn + ((size_t)g * c->cout_pg4 + j) * c->K16;
+            uint32_t sum = 0;
+            for (int k = 0; k < K; k++) { dst[k] = weights[(size_t)o * K + k]; sum += (uint32_t)(int32_t)weights[(size_t)o * K + k]; }
+            c->ncorr[o] = (int32_t)((uint32_t)K * zx * (uint32_t)wzp[o] - zx * sum);
+        }
+    }
+#endif
     return c;
 fail: /* out of memory while packing: the caller falls back to the reference kernel */
     vk_conv_destroy(c);
@@ -80,6 +112,9 @@ void vk_conv_destroy(vk_conv *c) {
     if (!c) return;
     free(c->w); free(c->wzp); free(c->bias); free(c->ratio);
     free(c->wq4); free(c->corr); free(c->wq2); free(c->wdw);
+#if defined(__aarch64__)
+    free(c->wn); free(c->ncorr);
+#endif
     free(c);
 }
 
@@ -120,6 +155,10 @@ void vk_conv_run(const vk_conv *c, const int8_t *input, int8_t *output) {
 #if defined(__x86_64__)
     if (c->isa == vk_isa_avx512vnni) { vk_conv_run_vnni(c, input, output); return; }
     if (c->isa == vk_isa_avx2) { vk_conv_run_avx2(c, input, output); return; }
+#endif
+#if defined(__aarch64__)
+    if (c->isa == vk_isa_neon_dot) { vk_conv_run_neon_dot(c, input, output); return; }
+    if (c->isa == vk_isa_neon) { vk_conv_run_neon(c, input, output); return; }
 #endif
     vk_conv_run_scalar(c, input, output);
 }

@@ -11,9 +11,14 @@ public struct FastBackend: Int8Backend {
     /// Which code path the C kernels take. `.auto` picks the best the CPU supports; asking for a
     /// path the CPU lacks falls back to the best one below it (tests force each path).
     public enum ISA: Int32, Sendable, CaseIterable, CustomStringConvertible {
-        case auto = 0, scalar = 1, avx2 = 2, avx512vnni = 3
+        /// x86-64: AVX2, AVX-512 VNNI. arm64: NEON (smlal, every ARMv8 core) and NEON with the
+        /// dot-product extension (sdot). A path the CPU lacks resolves to the best one it has.
+        case auto = 0, scalar = 1, avx2 = 2, avx512vnni = 3, neon = 4, neonDot = 5
         public var description: String {
-            switch self { case .auto: "auto"; case .scalar: "scalar"; case .avx2: "avx2"; case .avx512vnni: "avx512vnni" }
+            switch self {
+            case .auto: "auto"; case .scalar: "scalar"; case .avx2: "avx2"; case .avx512vnni: "avx512vnni"
+            case .neon: "neon"; case .neonDot: "neon-dotprod"
+            }
         }
     }
 

@@ -10,7 +10,7 @@ import VigilCore
 @Suite struct FastBackendTests {
     /// The paths this machine can run (a path the CPU lacks would silently fall back).
     static var isas: [FastBackend.ISA] {
-        [.scalar, .avx2, .avx512vnni].filter { $0.rawValue <= FastBackend.bestISA.rawValue }
+        ([.scalar, .avx2, .avx512vnni] as [FastBackend.ISA]).filter { $0.rawValue <= FastBackend.bestISA.rawValue }
     }
 
     @Test func eachForcedPathIsTheOneThatRuns() {

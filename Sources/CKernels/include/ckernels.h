@@ -12,7 +12,11 @@ extern "C" {
 
 /// Instruction-set paths. `vk_isa_auto` picks the best one the CPU has; asking for a path the
 /// CPU lacks falls back to the best available one below it.
-enum { vk_isa_auto = 0, vk_isa_scalar = 1, vk_isa_avx2 = 2, vk_isa_avx512vnni = 3 };
+/// x86-64: avx2, avx512vnni. arm64: neon (smlal, every ARMv8 core), neon_dot (sdot, the
+/// dot-product extension, chosen at run time from AT_HWCAP); asking for an x86 path on arm64
+/// (or the reverse) gives the best path of the running CPU's own family at or below the request.
+enum { vk_isa_auto = 0, vk_isa_scalar = 1, vk_isa_avx2 = 2, vk_isa_avx512vnni = 3,
+       vk_isa_neon = 4, vk_isa_neon_dot = 5 };
 
 /// The best path this CPU supports.
 int vk_isa_best(void);
