@@ -5,7 +5,8 @@
         [--iterations 50] [--pipeline-iterations 8]
 
 detector / embedder: the same model file is opened by onnxruntime (CPU, 1 intra-op thread, all
-graph optimisations) and by Vigil (libVigilBench: the fast backend, 1 thread; the -reference lines
+graph optimisations) and by Vigil (libVigilBench: the fast backend, 1 thread; the -2t lines give
+both 2 threads: Vigil's fast backend with threads=2, onnxruntime with intra_op_num_threads=2; the -reference lines
 use the scalar reference backend, the specification); both get the same
 input tensor (a real photo, letterboxed, or an aligned face chip), alternating run by run (and
 which goes first), median of N each.
@@ -39,6 +40,9 @@ def load_lib(path):
     lib = ctypes.CDLL(path)
     lib.vigil_bench_model_open_backend.restype = ctypes.c_void_p
     lib.vigil_bench_model_open_backend.argtypes = [ctypes.c_char_p, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32]
+    lib.vigil_bench_model_open_threads.restype = ctypes.c_void_p
+    lib.vigil_bench_model_open_threads.argtypes = [ctypes.c_char_p, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32,
+                                                   ctypes.c_int32]
     lib.vigil_bench_model_run.restype = ctypes.c_int32
     lib.vigil_bench_model_run.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_float), ctypes.c_int64,
                                           ctypes.POINTER(ctypes.c_float), ctypes.c_int64]
@@ -62,11 +66,12 @@ def alternate(name, vigil, peer, n):
     print(f"bench {name}: vigil {v:.3f} ms, onnxruntime {p:.3f} ms, ratio {v / p:.3f}", flush=True)
 
 
-def model_bench(lib, name, path, x, n, backend=1):
-    """backend: 1 = Vigil's fast backend (best ISA of this CPU), 0 = the scalar reference."""
-    sess = bf.ort_session(path)
+def model_bench(lib, name, path, x, n, backend=1, threads=1):
+    """backend: 1 = Vigil's fast backend (best ISA of this CPU), 0 = the scalar reference.
+    threads: Vigil's fast-backend threads and onnxruntime's intra-op threads."""
+    sess = bf.ort_session(path, threads)
     in_name = sess.get_inputs()[0].name
-    h = lib.vigil_bench_model_open_backend(path.encode(), 0, 0, backend)
+    h = lib.vigil_bench_model_open_threads(path.encode(), 0, 0, backend, threads)
     if not h:
         sys.exit(f"bench {name}: Vigil could not open {path}")
     flat = np.ascontiguousarray(x, np.float32).ravel()
@@ -78,7 +83,7 @@ def model_bench(lib, name, path, x, n, backend=1):
     agree = float(np.max(np.abs(out - ref)))
     alternate(name, lambda: lib.vigil_bench_model_run(h, ptr, flat.size, None, 0),
               lambda: sess.run(None, {in_name: x}), n)
-    print(f"  {name}: {os.path.basename(path)}, input {list(x.shape)}, max |vigil - onnxruntime| on the first output {agree:.3g}")
+    print(f"  {name}: {os.path.basename(path)}, {threads} thread(s) each, input {list(x.shape)}, max |vigil - onnxruntime| on the first output {agree:.3g}")
     lib.vigil_bench_model_close(h)
 
 
@@ -138,12 +143,14 @@ def main():
     boxed = bf.letterbox(img)[0]
     det_path = os.path.join(args.models, "blazeface_full_int8.onnx")
     model_bench(lib, "detector", det_path, boxed, args.iterations)
+    model_bench(lib, "detector-2t", det_path, boxed, args.iterations, threads=2)
     model_bench(lib, "detector-reference", det_path, boxed, args.reference_iterations, backend=0)
     det = bf.ort_session(os.path.join(args.models, "blazeface_full_int8.onnx"))
     face = bf.detect(lambda x: det.run(None, {"input": x}), img)[0]
     chip = bf.chip_tensor(bf.face_chip(img, face["keypoints"]))
     emb_path = os.path.join(args.models, "dlib_resnet_int8.onnx")
     model_bench(lib, "embedder", emb_path, chip, args.iterations)
+    model_bench(lib, "embedder-2t", emb_path, chip, args.iterations, threads=2)
     model_bench(lib, "embedder-reference", emb_path, chip, args.reference_iterations, backend=0)
 
     t1 = os.path.join(REPO, ".cache", "models-work", "inputs", "t1.jpg")

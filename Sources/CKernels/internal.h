@@ -25,6 +25,9 @@ struct vk_conv {
     int8_t *wn;           // NEON: [groups][cout_pg4][K16] raw int8 weights (pad 0, pad rows 0)
     int32_t *ncorr;       // NEON: [out_c] K*zx*zw - zx*sum(w), wrapping
 #endif
+    int nsub;             // threads: > 0 when the work is split over sub-kernels (nothing above packed)
+    struct vk_conv **sub; // [nsub] kernels of contiguous output-channel (or group) ranges
+    size_t *in_off, *out_off;  // [nsub] input / output byte offsets of each range
 };
 
 struct vk_fc {
@@ -37,7 +40,18 @@ struct vk_fc {
     int8_t *w8;           // VNNI: [N][Kp] (pad 0)
     int32_t *corr;        // VNNI: [N]
     int16_t *w16;         // AVX2: [N][Kp] w - zw (pad 0)
+    int nsub;             // threads: > 0 when split over sub-kernels of output-feature ranges
+    struct vk_fc **sub;
+    int *n0;              // [nsub + 1] feature range starts (sub-kernels are single-row, run per row)
 };
+
+/// The shared thread pool: runs fn(ctx, i) for i in [0, n) on up to `threads` threads (the caller
+/// is one of them) and returns when all are done. Without worker threads the caller runs them all.
+void vk_pool_parallel(void (*fn)(void *ctx, int i), void *ctx, int n, int threads);
+void vk_conv_run_mt(const struct vk_conv *c, const int8_t *input, int8_t *output);
+void vk_fc_run_mt(const struct vk_fc *f, const int8_t *input, int8_t *output);
+void vk_conv_destroy_subs(struct vk_conv *c);
+void vk_fc_destroy_subs(struct vk_fc *f);
 
 /// The reference's requantization: saturate(acc + bias) to int32, float32, * ratio, round half
 /// to even, + zy, clamp. The float product is clamped to +-65536 first (integers, so rounding

@@ -110,6 +110,7 @@ int vk_conv_isa(const vk_conv *c) { return c->isa; }
 
 void vk_conv_destroy(vk_conv *c) {
     if (!c) return;
+    vk_conv_destroy_subs(c);
     free(c->w); free(c->wzp); free(c->bias); free(c->ratio);
     free(c->wq4); free(c->corr); free(c->wq2); free(c->wdw);
 #if defined(__aarch64__)
@@ -152,6 +153,7 @@ void vk_conv_run_scalar(const vk_conv *c, const int8_t *input, int8_t *output) {
 }
 
 void vk_conv_run(const vk_conv *c, const int8_t *input, int8_t *output) {
+    if (c->nsub) { vk_conv_run_mt(c, input, output); return; }
 #if defined(__x86_64__)
     if (c->isa == vk_isa_avx512vnni) { vk_conv_run_vnni(c, input, output); return; }
     if (c->isa == vk_isa_avx2) { vk_conv_run_avx2(c, input, output); return; }
@@ -205,6 +207,7 @@ int vk_fc_isa(const vk_fc *f) { return f->isa; }
 
 void vk_fc_destroy(vk_fc *f) {
     if (!f) return;
+    vk_fc_destroy_subs(f);
     free(f->w); free(f->wzp); free(f->bias); free(f->ratio); free(f->w8); free(f->corr); free(f->w16);
     free(f);
 }
@@ -222,6 +225,7 @@ void vk_fc_run_scalar(const vk_fc *f, const int8_t *input, int8_t *output) {
 }
 
 void vk_fc_run(const vk_fc *f, const int8_t *input, int8_t *output) {
+    if (f->nsub) { vk_fc_run_mt(f, input, output); return; }
 #if defined(__x86_64__)
     if (f->isa == vk_isa_avx512vnni) { vk_fc_run_vnni(f, input, output); return; }
     if (f->isa == vk_isa_avx2) { vk_fc_run_avx2(f, input, output); return; }

@@ -23,9 +23,18 @@ public struct FastBackend: Int8Backend {
     }
 
     public let isa: ISA
+    /// Threads each conv and fully connected kernel splits its work over (output channels, or
+    /// groups for grouped/depthwise convs; output features for fully connected), from a shared
+    /// persistent pthread pool. 1 (the default) is the single-threaded path. Results are
+    /// bit-identical for any thread count: each output element is computed by one thread with the
+    /// same arithmetic.
+    public let threads: Int
     let reference = ReferenceBackend()
 
-    public init(isa: ISA = .auto) { self.isa = isa }
+    public init(isa: ISA = .auto, threads: Int = 1) {
+        self.isa = isa
+        self.threads = min(max(threads, 1), 64)
+    }
 
     /// The best path on this CPU.
     public static var bestISA: ISA { ISA(rawValue: vk_isa_best()) ?? .scalar }
@@ -35,15 +44,15 @@ public struct FastBackend: Int8Backend {
         return isa == .auto || isa.rawValue > best.rawValue ? best : isa
     }
 
-    public var name: String { "fast-\(effectiveISA)" }
+    public var name: String { threads == 1 ? "fast-\(effectiveISA)" : "fast-\(effectiveISA)-\(threads)t" }
 
     // Packing weights can fail only if memory runs out; the reference kernel (same results, no
     // packed copy) takes over rather than the process dying.
     public func makeConv(_ d: ConvDescriptor) -> any Int8Kernel {
-        FastConv(d, isa: isa) ?? ReferenceBackend().makeConv(d)
+        FastConv(d, isa: isa, threads: threads) ?? ReferenceBackend().makeConv(d)
     }
     public func makeFullyConnected(_ d: FullyConnectedDescriptor) -> any Int8Kernel {
-        FastFullyConnected(d, isa: isa) ?? ReferenceBackend().makeFullyConnected(d)
+        FastFullyConnected(d, isa: isa, threads: threads) ?? ReferenceBackend().makeFullyConnected(d)
     }
     public func makeAdd(_ d: AddDescriptor) -> any Int8Kernel {
         effectiveISA == .scalar ? reference.makeAdd(d) : FastAdd(d, isa: isa)
@@ -58,7 +67,7 @@ public struct FastBackend: Int8Backend {
 final class FastConv: Int8Kernel, @unchecked Sendable {
     let kernel: OpaquePointer
 
-    init?(_ d: ConvDescriptor, isa: FastBackend.ISA) {
+    init?(_ d: ConvDescriptor, isa: FastBackend.ISA, threads: Int = 1) {
         var s = vk_conv_shape(
             in_c: Int32(d.inChannels), in_h: Int32(d.inHeight), in_w: Int32(d.inWidth),
             out_c: Int32(d.outChannels), out_h: Int32(d.outHeight), out_w: Int32(d.outWidth),
@@ -70,13 +79,15 @@ final class FastConv: Int8Kernel, @unchecked Sendable {
             out_min: d.output.min, out_max: d.output.max)
         let ratios = d.requantizers.map(\.ratio)
         guard let k = d.weights.withUnsafeBufferPointer({ w in
-            vk_conv_create(&s, w.baseAddress, d.weightZeroPoints, d.bias, ratios, isa.rawValue)
+            vk_conv_create_mt(&s, w.baseAddress, d.weightZeroPoints, d.bias, ratios, isa.rawValue, Int32(threads))
         }) else { return nil }
         kernel = k
     }
     deinit { vk_conv_destroy(kernel) }
 
     var isa: FastBackend.ISA { FastBackend.ISA(rawValue: vk_conv_isa(kernel)) ?? .scalar }
+    /// The threads the kernel actually splits over (at most the requested count, and the units).
+    var threads: Int { Int(vk_conv_threads(kernel)) }
 
     func run(_ a: UnsafePointer<Int8>, _ b: UnsafePointer<Int8>?, _ output: UnsafeMutablePointer<Int8>) {
         vk_conv_run(kernel, a, output)
@@ -86,16 +97,17 @@ final class FastConv: Int8Kernel, @unchecked Sendable {
 final class FastFullyConnected: Int8Kernel, @unchecked Sendable {
     let kernel: OpaquePointer
 
-    init?(_ d: FullyConnectedDescriptor, isa: FastBackend.ISA) {
+    init?(_ d: FullyConnectedDescriptor, isa: FastBackend.ISA, threads: Int = 1) {
         let ratios = d.requantizers.map(\.ratio)
         guard let k = d.weights.withUnsafeBufferPointer({ w in
-            vk_fc_create(Int32(d.rows), Int32(d.inFeatures), Int32(d.outFeatures), d.inputZeroPoint,
-                         d.output.zeroPoint, d.output.min, d.output.max,
-                         w.baseAddress, d.weightZeroPoints, d.bias, ratios, isa.rawValue)
+            vk_fc_create_mt(Int32(d.rows), Int32(d.inFeatures), Int32(d.outFeatures), d.inputZeroPoint,
+                            d.output.zeroPoint, d.output.min, d.output.max,
+                            w.baseAddress, d.weightZeroPoints, d.bias, ratios, isa.rawValue, Int32(threads))
         }) else { return nil }
         kernel = k
     }
     deinit { vk_fc_destroy(kernel) }
+    var threads: Int { Int(vk_fc_threads(kernel)) }
 
     func run(_ a: UnsafePointer<Int8>, _ b: UnsafePointer<Int8>?, _ output: UnsafeMutablePointer<Int8>) {
         vk_fc_run(kernel, a, output)

@@ -36,8 +36,18 @@ public func vigilBenchModelOpen(_ path: UnsafePointer<CChar>?, _ w: Int32, _ h: 
 /// 2 fast scalar C, 3 fast AVX2, 4 fast AVX-512 VNNI.
 @_cdecl("vigil_bench_model_open_backend")
 public func vigilBenchModelOpenBackend(_ path: UnsafePointer<CChar>?, _ w: Int32, _ h: Int32, _ backend: Int32) -> UnsafeMutableRawPointer? {
+    vigilBenchModelOpenThreads(path, w, h, backend, 1)
+}
+
+/// As `vigil_bench_model_open_backend`, with the fast backend's conv / fully connected kernels
+/// split over `threads` threads (1: single-threaded; ignored by the reference backend).
+@_cdecl("vigil_bench_model_open_threads")
+public func vigilBenchModelOpenThreads(_ path: UnsafePointer<CChar>?, _ w: Int32, _ h: Int32, _ backend: Int32,
+                                       _ threads: Int32) -> UnsafeMutableRawPointer? {
     guard let path else { return nil }
-    let chosen: any Int8Backend = backend >= 1 ? FastBackend(isa: FastBackend.ISA(rawValue: backend - 1) ?? .auto) : ReferenceBackend()
+    let chosen: any Int8Backend = backend >= 1
+        ? FastBackend(isa: FastBackend.ISA(rawValue: backend - 1) ?? .auto, threads: Int(max(threads, 1)))
+        : ReferenceBackend()
     do {
         let m = try BenchModel(path: String(cString: path), size: w > 0 && h > 0 ? Size(width: Int(w), height: Int(h)) : nil, backend: chosen)
         return Unmanaged.passRetained(m).toOpaque()

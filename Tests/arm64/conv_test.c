@@ -46,7 +46,7 @@ int main(void) {
     else { printf("FAIL vk_isa_best is %d, expected %d\n", vk_isa_best(), want_best); fails++; }
 
     const int isas[2] = {vk_isa_neon, vk_isa_neon_dot};
-    int cases = 0, bad[2] = {0, 0}, wrong_isa[2] = {0, 0}, create_fail = 0;
+    int cases = 0, bad[2] = {0, 0}, wrong_isa[2] = {0, 0}, create_fail = 0, bad_mt = 0, mt_runs = 0, mt_split = 0;
     long outputs = 0, sat_hi = 0, sat_lo = 0, mid = 0;
     for (int t = 0; t < 600; t++) {
         vk_conv_shape s;
@@ -123,6 +123,17 @@ int main(void) {
                 bad[a]++;
             }
             vk_conv_destroy(c);
+            /* threads: the same path split over 2..4 threads must give the same bytes */
+            for (int th = 2; th <= 4; th++) {
+                vk_conv *cm = vk_conv_create_mt(&s, w, wzp, bias, ratio, isas[a], th);
+                if (!cm) { create_fail++; continue; }
+                mt_split += vk_conv_threads(cm) > 1;
+                memset(got, 0x5A, nout);
+                vk_conv_run(cm, x, got);
+                mt_runs++;
+                if (memcmp(got, ref, nout) != 0) bad_mt++;
+                vk_conv_destroy(cm);
+            }
         }
         cases++;
         vk_conv_destroy(rc);
@@ -142,6 +153,9 @@ int main(void) {
         printf("%s sdot conv not selected without the extension: isa %d requests ran smlal (%d cases, %d differ, %d wrong isa)\n",
                bad[1] || wrong_isa[1] ? "FAIL" : "PASS", vk_isa_neon_dot, cases, bad[1], wrong_isa[1]);
     fails += bad[1] + wrong_isa[1];
+    printf("%s threaded conv (2-4 threads, both paths) equals the scalar path bit for bit (%d runs, %d split, %d differ)\n",
+           bad_mt || mt_split == 0 ? "FAIL" : "PASS", mt_runs, mt_split, bad_mt);
+    fails += bad_mt + (mt_split == 0);
     /* x86 requests on arm64 resolve to scalar */
     {
         vk_conv_shape s = {3, 5, 5, 2, 3, 3, 3, 3, 1, 1, 0, 0, 1, 1, 1, 0, 0, -128, 127};

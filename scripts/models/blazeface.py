@@ -43,12 +43,12 @@ IOU_THRESH = 0.3
 CLIP = 100.0
 
 
-def ort_session(path):
-    """onnxruntime on the CPU with one thread (as the device would give inference one core):
-    shared by the model checks, the evaluation and the benchmarks."""
+def ort_session(path, threads=1):
+    """onnxruntime on the CPU with one thread by default (as the device would give inference one
+    core): shared by the model checks, the evaluation and the benchmarks (which also ask for 2)."""
     import onnxruntime as ort
     so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
+    so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])

@@ -33,6 +33,13 @@ typedef struct vk_conv vk_conv;
 /// weights: [out_c][in_c/groups][k_h][k_w]; wzp, bias, ratio: [out_c]. Copies what it needs.
 vk_conv *vk_conv_create(const vk_conv_shape *shape, const int8_t *weights, const int32_t *wzp,
                         const int32_t *bias, const float *ratio, int isa);
+/// As vk_conv_create, run by up to `threads` threads (threads <= 1: exactly vk_conv_create). The
+/// output channels (groups, for grouped and depthwise convolutions) are split into contiguous
+/// ranges, one per thread, each packed as its own kernel: every output element is computed by one
+/// thread with the same arithmetic, so results are bit-identical for any thread count. Threads come
+/// from a shared persistent pool; if they cannot be created, the calling thread runs every range.
+vk_conv *vk_conv_create_mt(const vk_conv_shape *shape, const int8_t *weights, const int32_t *wzp,
+                           const int32_t *bias, const float *ratio, int isa, int threads);
 void vk_conv_run(const vk_conv *c, const int8_t *input, int8_t *output);
 /// The path the kernel runs.
 int vk_conv_isa(const vk_conv *c);
@@ -44,6 +51,14 @@ vk_fc *vk_fc_create(int rows, int in_features, int out_features, int32_t input_z
                     int32_t output_zero_point, int32_t out_min, int32_t out_max,
                     const int8_t *weights, const int32_t *wzp, const int32_t *bias,
                     const float *ratio, int isa);
+/// As vk_fc_create, split over output features across up to `threads` threads (as vk_conv_create_mt).
+vk_fc *vk_fc_create_mt(int rows, int in_features, int out_features, int32_t input_zero_point,
+                       int32_t output_zero_point, int32_t out_min, int32_t out_max,
+                       const int8_t *weights, const int32_t *wzp, const int32_t *bias,
+                       const float *ratio, int isa, int threads);
+/// The number of threads the kernel splits its work over (1: the single-threaded path).
+int vk_conv_threads(const vk_conv *c);
+int vk_fc_threads(const vk_fc *f);
 void vk_fc_run(const vk_fc *f, const int8_t *input, int8_t *output);
 int vk_fc_isa(const vk_fc *f);
 void vk_fc_destroy(vk_fc *f);
