@@ -25,37 +25,8 @@ import VigilCore
         let fast = FastBackend(isa: isa), ref = ReferenceBackend()
         var kinds: [String: Int] = [:]
         for trial in 0..<300 {
-            var d = template
             let kind = trial % 4  // 0 regular, 1 depthwise, 2 grouped, 3 pointwise
-            let groups: Int, cinPG: Int, coutPG: Int
-            switch kind {
-            case 1: groups = rng.int(1...40); cinPG = 1; coutPG = rng.int(0...3) == 0 ? 2 : 1  // depthwise, some with a channel multiplier
-            case 2: groups = rng.int(2...4); cinPG = rng.int(1...9); coutPG = rng.int(1...9)
-            default: groups = 1; cinPG = rng.int(1...37); coutPG = rng.int(1...37)
-            }
-            d.groups = groups
-            d.inChannels = groups * cinPG; d.outChannels = groups * coutPG
-            if kind == 3 {
-                d.kernelHeight = 1; d.kernelWidth = 1; d.strideH = 1; d.strideW = 1
-                d.padTop = 0; d.padLeft = 0; d.dilationH = 1; d.dilationW = 1
-            } else {
-                d.kernelHeight = rng.int(1...5); d.kernelWidth = rng.int(1...5)
-                d.strideH = rng.int(1...3); d.strideW = rng.int(1...3)
-                d.dilationH = rng.int(0...3) == 0 ? 2 : 1; d.dilationW = rng.int(0...3) == 0 ? 2 : 1
-                d.padTop = rng.int(0...2); d.padLeft = rng.int(0...2)
-            }
-            let padBottom = kind == 3 ? 0 : rng.int(0...2), padRight = kind == 3 ? 0 : rng.int(0...2)
-            let extentH = d.dilationH * (d.kernelHeight - 1) + 1, extentW = d.dilationW * (d.kernelWidth - 1) + 1
-            d.inHeight = rng.int(max(1, extentH - d.padTop - padBottom)...max(1, extentH - d.padTop - padBottom) + 20)
-            d.inWidth = rng.int(max(1, extentW - d.padLeft - padRight)...max(1, extentW - d.padLeft - padRight) + 20)
-            d.outHeight = (d.inHeight + d.padTop + padBottom - extentH) / d.strideH + 1
-            d.outWidth = (d.inWidth + d.padLeft + padRight - extentW) / d.strideW + 1
-            try #require(d.outHeight >= 1 && d.outWidth >= 1)
-            let k = cinPG * d.kernelHeight * d.kernelWidth
-            randomizeQuantization(&d.inputZeroPoint, &d.weightZeroPoints, &d.bias, &d.requantizers, &d.output,
-                                  channels: d.outChannels, k: k, rng: &rng)
-            d.weights = (0..<d.outChannels * k).map { _ in rng.int8() }
-            let input = (0..<d.inChannels * d.inHeight * d.inWidth).map { _ in rng.int8() }
+            let (d, input) = try randomConv(template, kind: kind, rng: &rng, groupedGroups: 2...4, maxOutPerGroup: 37)
             let count = d.outChannels * d.outHeight * d.outWidth
             let a = run(ref.makeConv(d), input, count), b = run(fast.makeConv(d), input, count)
             let differing = zip(a, b).filter { $0 != $1 }.count
@@ -249,4 +220,44 @@ struct SplitMix {
     }
     mutating func int(_ r: ClosedRange<Int>) -> Int { r.lowerBound + Int(next() % UInt64(r.upperBound - r.lowerBound + 1)) }
     mutating func int8() -> Int8 { Int8(truncatingIfNeeded: next()) }
+}
+
+extension FastBackendTests {
+    /// A random convolution of `kind` (0 regular, 1 depthwise, 2 grouped, 3 pointwise) built on
+    /// `template`, with random geometry, quantization, weights and an input — shared by the
+    /// exactness and the thread tests.
+    func randomConv(_ template: ConvDescriptor, kind: Int, rng: inout SplitMix,
+                    groupedGroups: ClosedRange<Int>, maxOutPerGroup: Int) throws -> (ConvDescriptor, [Int8]) {
+        var d = template
+        let groups: Int, cinPG: Int, coutPG: Int
+        switch kind {
+        case 1: groups = rng.int(1...40); cinPG = 1; coutPG = rng.int(0...3) == 0 ? 2 : 1  // depthwise, some with a channel multiplier
+        case 2: groups = rng.int(groupedGroups); cinPG = rng.int(1...9); coutPG = rng.int(1...9)
+        default: groups = 1; cinPG = rng.int(1...37); coutPG = rng.int(1...maxOutPerGroup)
+        }
+        d.groups = groups
+        d.inChannels = groups * cinPG; d.outChannels = groups * coutPG
+        if kind == 3 {
+            d.kernelHeight = 1; d.kernelWidth = 1; d.strideH = 1; d.strideW = 1
+            d.padTop = 0; d.padLeft = 0; d.dilationH = 1; d.dilationW = 1
+        } else {
+            d.kernelHeight = rng.int(1...5); d.kernelWidth = rng.int(1...5)
+            d.strideH = rng.int(1...3); d.strideW = rng.int(1...3)
+            d.dilationH = rng.int(0...3) == 0 ? 2 : 1; d.dilationW = rng.int(0...3) == 0 ? 2 : 1
+            d.padTop = rng.int(0...2); d.padLeft = rng.int(0...2)
+        }
+        let padBottom = kind == 3 ? 0 : rng.int(0...2), padRight = kind == 3 ? 0 : rng.int(0...2)
+        let extentH = d.dilationH * (d.kernelHeight - 1) + 1, extentW = d.dilationW * (d.kernelWidth - 1) + 1
+        d.inHeight = rng.int(max(1, extentH - d.padTop - padBottom)...max(1, extentH - d.padTop - padBottom) + 20)
+        d.inWidth = rng.int(max(1, extentW - d.padLeft - padRight)...max(1, extentW - d.padLeft - padRight) + 20)
+        d.outHeight = (d.inHeight + d.padTop + padBottom - extentH) / d.strideH + 1
+        d.outWidth = (d.inWidth + d.padLeft + padRight - extentW) / d.strideW + 1
+        try #require(d.outHeight >= 1 && d.outWidth >= 1)
+        let k = cinPG * d.kernelHeight * d.kernelWidth
+        randomizeQuantization(&d.inputZeroPoint, &d.weightZeroPoints, &d.bias, &d.requantizers, &d.output,
+                              channels: d.outChannels, k: k, rng: &rng)
+        d.weights = (0..<d.outChannels * k).map { _ in rng.int8() }
+        let input = (0..<d.inChannels * d.inHeight * d.inWidth).map { _ in rng.int8() }
+        return (d, input)
+    }
 }

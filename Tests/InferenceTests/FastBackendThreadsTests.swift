@@ -26,37 +26,8 @@ import VigilCore
         let one = FastBackend(isa: isa), ref = ReferenceBackend()
         let helper = FastBackendTests()
         for trial in 0..<120 {
-            var d = template
             let kind = trial % 4  // 0 regular, 1 depthwise, 2 grouped, 3 pointwise
-            let groups: Int, cinPG: Int, coutPG: Int
-            switch kind {
-            case 1: groups = rng.int(1...40); cinPG = 1; coutPG = rng.int(0...3) == 0 ? 2 : 1
-            case 2: groups = rng.int(2...5); cinPG = rng.int(1...9); coutPG = rng.int(1...9)
-            default: groups = 1; cinPG = rng.int(1...37); coutPG = rng.int(1...41)
-            }
-            d.groups = groups
-            d.inChannels = groups * cinPG; d.outChannels = groups * coutPG
-            if kind == 3 {
-                d.kernelHeight = 1; d.kernelWidth = 1; d.strideH = 1; d.strideW = 1
-                d.padTop = 0; d.padLeft = 0; d.dilationH = 1; d.dilationW = 1
-            } else {
-                d.kernelHeight = rng.int(1...5); d.kernelWidth = rng.int(1...5)
-                d.strideH = rng.int(1...3); d.strideW = rng.int(1...3)
-                d.dilationH = rng.int(0...3) == 0 ? 2 : 1; d.dilationW = rng.int(0...3) == 0 ? 2 : 1
-                d.padTop = rng.int(0...2); d.padLeft = rng.int(0...2)
-            }
-            let padBottom = kind == 3 ? 0 : rng.int(0...2), padRight = kind == 3 ? 0 : rng.int(0...2)
-            let extentH = d.dilationH * (d.kernelHeight - 1) + 1, extentW = d.dilationW * (d.kernelWidth - 1) + 1
-            d.inHeight = rng.int(max(1, extentH - d.padTop - padBottom)...max(1, extentH - d.padTop - padBottom) + 20)
-            d.inWidth = rng.int(max(1, extentW - d.padLeft - padRight)...max(1, extentW - d.padLeft - padRight) + 20)
-            d.outHeight = (d.inHeight + d.padTop + padBottom - extentH) / d.strideH + 1
-            d.outWidth = (d.inWidth + d.padLeft + padRight - extentW) / d.strideW + 1
-            try #require(d.outHeight >= 1 && d.outWidth >= 1)
-            let k = cinPG * d.kernelHeight * d.kernelWidth
-            helper.randomizeQuantization(&d.inputZeroPoint, &d.weightZeroPoints, &d.bias, &d.requantizers, &d.output,
-                                         channels: d.outChannels, k: k, rng: &rng)
-            d.weights = (0..<d.outChannels * k).map { _ in rng.int8() }
-            let input = (0..<d.inChannels * d.inHeight * d.inWidth).map { _ in rng.int8() }
+            let (d, input) = try helper.randomConv(template, kind: kind, rng: &rng, groupedGroups: 2...5, maxOutPerGroup: 41)
             let count = d.outChannels * d.outHeight * d.outWidth
             let base = helper.run(one.makeConv(d), input, count)
             #expect(base == helper.run(ref.makeConv(d), input, count), "\(isa) trial \(trial): 1 thread vs reference")
