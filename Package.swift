@@ -50,14 +50,14 @@ let package = Package(
         .target(name: "Inference", dependencies: ["VigilCore"]),
         // Fast int8 kernels (issue 4): C with per-function target attributes and run-time CPU
         // checks (no unsafeFlags), behind Inference's backend seam.
-        .target(name: "CKernels"),
+        .target(name: "CKernels", linkerSettings: [.linkedLibrary("m")]),
         .target(name: "FastKernels", dependencies: ["Inference", "CKernels"]),
 
         // MARK: executables
         .executableTarget(
             name: "vigil",
             dependencies: [
-                "VigilCore", "Capture", "Imaging", "Pipeline", "Faces", "Inference",
+                "VigilCore", "Capture", "Imaging", "Pipeline", "Faces", "Inference", "FastKernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Kernel-level test runner: runs inside the qemu VM against real drivers (vivid,

@@ -190,6 +190,30 @@ ATTR void NAME(const vk_conv *c, const int8_t *input, int8_t *output) {         
 VK_DEFINE_NEON_RUN(vk_conv_run_neon, , dot4_smlal)
 VK_DEFINE_NEON_RUN(vk_conv_run_neon_dot, __attribute__((target("dotprod"))), dot4_sdot)
 
+// MARK: QuantizeLinear / DequantizeLinear
+
+/// vdivq_f32 (IEEE), vrndnq_f32 (nearest, ties to even), clamp (NaN kept by vmax/vmin, then
+/// zeroed by the x == x mask), + zp: the reference's bytes.
+void vk_quantize_neon(const float *x, int8_t *y, int64_t n, float scale, int32_t zp) {
+    const float32x4_t vs = vdupq_n_f32(scale), lo = vdupq_n_f32((float)(-128 - zp)), hi = vdupq_n_f32((float)(127 - zp));
+    const int32x4_t vz = vdupq_n_s32(zp);
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        float32x4_t v = vdivq_f32(vld1q_f32(x + i), vs);
+        uint32x4_t ok = vceqq_f32(v, v);
+        v = vminq_f32(vmaxq_f32(vrndnq_f32(v), lo), hi);
+        v = vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(v), ok));
+        int32x4_t q = vaddq_s32(vcvtq_s32_f32(v), vz);
+        int32_t t[4];
+        vst1q_s32(t, q);
+        for (int j = 0; j < 4; j++) y[i + j] = (int8_t)t[j];
+    }
+    for (; i < n; i++) y[i] = vk_quantize1(x[i], scale, zp);
+}
+
+void vk_dequantize_neon(const int8_t *q, float *y, int64_t n, float scale, int32_t zp) {
+    for (int64_t i = 0; i < n; i++) y[i] = (float)((int32_t)q[i] - zp) * scale;
+}
 #else
 typedef int vk_arm64_paths_absent; /* keeps the translation unit non-empty off arm64 (-pedantic) */
 #endif

@@ -10,6 +10,8 @@ struct vk_conv {
     int isa;
     int cin_pg, cout_pg, K, P;
     int need_zw;          // some weight zero point is not 0
+    int nosat;            // acc + bias can never overflow int32 (|acc| <= K * 255 * 255): the
+                          // saturating add is a plain add, which SIMD paths may fold into acc's start
     int8_t *w;            // [out_c][K] as given (scalar path)
     int32_t *wzp, *bias;
     float *ratio;
@@ -17,6 +19,9 @@ struct vk_conv {
     int32_t *wq4;         // VNNI: [out_c][K4] words of 4 int8 weights (pad 0)
     int32_t *corr;        // VNNI: [out_c] -(zx+128)*sum(w) + K*(zx+128)*zw, wrapping
     int32_t *wdw;         // VNNI path, depthwise (in_c/groups == 1): [out_c][k_h*k_w] w - zw
+    int dwj;              // VBMI depthwise: dwords of 4 taps per kernel row, ceil(k_w / 4)
+    int32_t *wdw4;        // VBMI depthwise: [out_c][k_h][dwj] 4 raw int8 weights (pad 0), or NULL
+    int32_t *dwcorr;      // VBMI depthwise: [out_c] -(zx+128) * sum(w), wrapping
     int K2;               // AVX2: K rounded up to 2
     int32_t *wq2;         // AVX2: [out_c][K2] words of 2 int16 (w - zw) (pad 0)
 #if defined(__aarch64__)
@@ -28,6 +33,13 @@ struct vk_conv {
     int nsub;             // threads: > 0 when the work is split over sub-kernels (nothing above packed)
     struct vk_conv **sub; // [nsub] kernels of contiguous output-channel (or group) ranges
     size_t *in_off, *out_off;  // [nsub] input / output byte offsets of each range
+    // small-P VNNI (x86_small.c): vectorised over 16 output channels, taps never in bounds skipped
+    void *sm_mem;         // one allocation holding everything below (NULL: kernel not prepared)
+    int sm_ocb, sm_ic4, sm_ntap, sm_kk;  // oc blocks of 16, ceil(in_c/4), kept taps, sm_ntap*sm_ic4
+    int *sm_tap;          // [sm_ntap] ky * k_w + kx of the kept taps
+    int32_t *sm_w;        // [sm_ocb][sm_kk][16] words of 4 s8 weights (ic%4), pad 0
+    int32_t *sm_corr, *sm_bias, *sm_zw;  // [sm_ocb * 16] (corr over kept taps only)
+    float *sm_ratio;      // [sm_ocb * 16]
 };
 
 struct vk_fc {
@@ -72,6 +84,15 @@ static inline int8_t vk_finish(int32_t acc, int32_t bias, float ratio, int32_t z
     return (int8_t)q;
 }
 
+/// The scalar specification of QuantizeLinear (Quantization.swift): IEEE division, rint in the
+/// default rounding mode (nearest, ties to even), NaN to 0 before the zero point.
+static inline int8_t vk_quantize1(float x, float scale, int32_t zp) {
+    float v = __builtin_rintf(x / scale);
+    float lo = (float)(-128 - zp), hi = (float)(127 - zp);
+    float c = v != v ? 0.0f : (v < lo ? lo : (v > hi ? hi : v));
+    return (int8_t)((int32_t)c + zp);
+}
+
 /// The reference loops in C (also the fallback when a SIMD path cannot get its scratch memory).
 void vk_conv_run_scalar(const struct vk_conv *c, const int8_t *input, int8_t *output);
 void vk_conv_run_avx2(const struct vk_conv *c, const int8_t *input, int8_t *output);
@@ -83,7 +104,20 @@ void vk_add_avx512(const vk_add_params *p, int64_t count, const int8_t *a, const
 int vk_pool_avx512(const vk_pool_params *p, const int8_t *input, int8_t *output);
 void vk_fc_run_scalar(const struct vk_fc *f, const int8_t *input, int8_t *output);
 void vk_fc_run_vnni(const struct vk_fc *f, const int8_t *input, int8_t *output);
+/// Small-P AVX-512 VNNI convolution (x86_small.c): 1 if it applies (groups 1, VNNI, P small) and
+/// was packed; 0 with nothing allocated otherwise.
+int vk_conv_small_prepare(struct vk_conv *c);
+void vk_conv_run_small_vnni(const struct vk_conv *c, const int8_t *input, int8_t *output);
+/// The VBMI depthwise kernel applies (CPU has AVX-512 VBMI, weight zero points 0, a row of 16
+/// outputs spans at most 64 input bytes).
+int vk_dw_vbmi_applies(const struct vk_conv *c);
+void vk_quantize_avx512(const float *x, int8_t *y, int64_t n, float scale, int32_t zp);
+void vk_quantize_avx2(const float *x, int8_t *y, int64_t n, float scale, int32_t zp);
+void vk_dequantize_avx512(const int8_t *q, float *y, int64_t n, float scale, int32_t zp);
+void vk_dequantize_avx2(const int8_t *q, float *y, int64_t n, float scale, int32_t zp);
 #if defined(__aarch64__)
+void vk_quantize_neon(const float *x, int8_t *y, int64_t n, float scale, int32_t zp);
+void vk_dequantize_neon(const int8_t *q, float *y, int64_t n, float scale, int32_t zp);
 void vk_conv_run_neon(const struct vk_conv *c, const int8_t *input, int8_t *output);
 void vk_conv_run_neon_dot(const struct vk_conv *c, const int8_t *input, int8_t *output);
 #endif

@@ -56,12 +56,38 @@ vk_conv *vk_conv_create(const vk_conv_shape *shape, const int8_t *weights, const
     c->ratio = dup(ratio, sizeof(float) * oc_n);
     if (!c->w || !c->wzp || !c->bias || !c->ratio) goto fail;
     for (int o = 0; o < oc_n; o++) if (wzp[o] != 0) c->need_zw = 1;
+    {
+        // The accumulator is a sum of K products of (x - zx) and (w - zw), each in [-255, 255].
+        int64_t bound = (int64_t)K * 255 * 255;
+        c->nosat = bound < INT32_MAX;
+        for (int o = 0; o < oc_n && c->nosat; o++)
+            if (bound + (bias[o] < 0 ? -(int64_t)bias[o] : (int64_t)bias[o]) > INT32_MAX) c->nosat = 0;
+    }
     uint32_t zxu = (uint32_t)(shape->input_zero_point + 128);
     if (c->isa == vk_isa_avx512vnni && c->cin_pg == 1) {
         c->wdw = malloc(sizeof(int32_t) * (size_t)oc_n * K);
         if (!c->wdw) goto fail;
         for (int o = 0; o < oc_n; o++)
             for (int k = 0; k < K; k++) c->wdw[(size_t)o * K + k] = weights[(size_t)o * K + k] - wzp[o];
+#if defined(__x86_64__)
+        if (vk_dw_vbmi_applies(c)) {
+            int kH = shape->k_h, kW = shape->k_w, J = (kW + 3) / 4;
+            c->dwj = J;
+            c->wdw4 = calloc((size_t)oc_n * kH * J, sizeof(int32_t));
+            c->dwcorr = malloc(sizeof(int32_t) * oc_n);
+            if (!c->wdw4 || !c->dwcorr) goto fail;
+            for (int o = 0; o < oc_n; o++) {
+                uint32_t sum = 0;
+                for (int ky = 0; ky < kH; ky++)
+                    for (int kx = 0; kx < kW; kx++) {
+                        int8_t w = weights[(size_t)o * K + ky * kW + kx];
+                        ((int8_t *)(c->wdw4 + ((size_t)o * kH + ky) * J))[kx] = w;
+                        sum += (uint32_t)(int32_t)w;
+                    }
+                c->dwcorr[o] = (int32_t)(0u - zxu * sum);
+            }
+        }
+#endif
     } else if (c->isa == vk_isa_avx512vnni) {
         c->K4 = (K + 3) / 4;
         c->wq4 = calloc((size_t)oc_n * c->K4, sizeof(int32_t));
@@ -73,6 +99,9 @@ vk_conv *vk_conv_create(const vk_conv_shape *shape, const int8_t *weights, const
             for (int k = 0; k < K; k++) { dst[k] = (uint8_t)weights[(size_t)o * K + k]; sum += (uint32_t)(int32_t)weights[(size_t)o * K + k]; }
             c->corr[o] = (int32_t)((uint32_t)K * zxu * (uint32_t)wzp[o] - zxu * sum);
         }
+#if defined(__x86_64__)
+        vk_conv_small_prepare(c);  /* small outputs: vectorised over output channels (x86_small.c) */
+#endif
     } else if (c->isa == vk_isa_avx2) {
         c->K2 = (K + 1) / 2;
         c->wq2 = calloc((size_t)oc_n * c->K2, sizeof(int32_t));
@@ -112,7 +141,8 @@ void vk_conv_destroy(vk_conv *c) {
     if (!c) return;
     vk_conv_destroy_subs(c);
     free(c->w); free(c->wzp); free(c->bias); free(c->ratio);
-    free(c->wq4); free(c->corr); free(c->wq2); free(c->wdw);
+    free(c->wq4); free(c->corr); free(c->wq2); free(c->wdw); free(c->wdw4); free(c->dwcorr);
+    free(c->sm_mem);
 #if defined(__aarch64__)
     free(c->wn); free(c->ncorr);
 #endif
@@ -249,4 +279,29 @@ int vk_pool(const vk_pool_params *p, const int8_t *input, int8_t *output, int is
 #endif
     (void)p; (void)input; (void)output; (void)isa;
     return 0;
+}
+
+
+void vk_quantize(const float *x, int8_t *y, int64_t count, float scale, int32_t zero_point, int isa) {
+    isa = resolve_isa(isa);
+#if defined(__x86_64__)
+    if (isa == vk_isa_avx512vnni) { vk_quantize_avx512(x, y, count, scale, zero_point); return; }
+    if (isa == vk_isa_avx2) { vk_quantize_avx2(x, y, count, scale, zero_point); return; }
+#endif
+#if defined(__aarch64__)
+    if (isa == vk_isa_neon || isa == vk_isa_neon_dot) { vk_quantize_neon(x, y, count, scale, zero_point); return; }
+#endif
+    for (int64_t i = 0; i < count; i++) y[i] = vk_quantize1(x[i], scale, zero_point);
+}
+
+void vk_dequantize(const int8_t *q, float *y, int64_t count, float scale, int32_t zero_point, int isa) {
+    isa = resolve_isa(isa);
+#if defined(__x86_64__)
+    if (isa == vk_isa_avx512vnni) { vk_dequantize_avx512(q, y, count, scale, zero_point); return; }
+    if (isa == vk_isa_avx2) { vk_dequantize_avx2(q, y, count, scale, zero_point); return; }
+#endif
+#if defined(__aarch64__)
+    if (isa == vk_isa_neon || isa == vk_isa_neon_dot) { vk_dequantize_neon(q, y, count, scale, zero_point); return; }
+#endif
+    for (int64_t i = 0; i < count; i++) y[i] = (float)((int32_t)q[i] - zero_point) * scale;
 }

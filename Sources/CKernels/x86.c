@@ -12,16 +12,10 @@
 // Requantization everywhere is the reference's, in SIMD: saturating + bias, cvtdq2ps, mulps,
 // clamp to +-65536 (integers: commutes with rounding), cvtps2dq with explicit nearest-even.
 #if defined(__x86_64__)
-#include "internal.h"
-#include <immintrin.h>
-#include <stdlib.h>
+#include "x86_common.h"
 #include <string.h>
 
-#define VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
-#define AVX2 __attribute__((target("avx2,fma")))
-#define INLINE static inline __attribute__((always_inline))
-
-static void *scratch(size_t n) { return aligned_alloc(64, (n + 63) & ~(size_t)63); }
+#define scratch vk_scratch
 
 // MARK: AVX-512 VNNI
 
@@ -134,23 +128,7 @@ VNNI __attribute__((noinline)) static void im2col_pointwise(const vk_conv *c, co
     }
 }
 
-VNNI INLINE __m512i sat_add512(__m512i a, __m512i b) {
-    __m512i s = _mm512_add_epi32(a, b);
-    __m512i ovf = _mm512_andnot_si512(_mm512_xor_si512(a, b), _mm512_xor_si512(a, s));
-    __mmask16 m = _mm512_cmplt_epi32_mask(ovf, _mm512_setzero_si512());
-    __m512i sat = _mm512_xor_si512(_mm512_srai_epi32(a, 31), _mm512_set1_epi32(0x7fffffff));
-    return _mm512_mask_blend_epi32(m, s, sat);
-}
 
-VNNI INLINE __m128i requant512(__m512i acc, int32_t bias, float ratio, int32_t zy, int32_t lo, int32_t hi) {
-    __m512i a = sat_add512(acc, _mm512_set1_epi32(bias));
-    __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(a), _mm512_set1_ps(ratio));
-    f = _mm512_min_ps(_mm512_max_ps(f, _mm512_set1_ps(-65536.0f)), _mm512_set1_ps(65536.0f));
-    __m512i q = _mm512_cvt_roundps_epi32(f, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    q = _mm512_add_epi32(q, _mm512_set1_epi32(zy));
-    q = _mm512_min_epi32(_mm512_max_epi32(q, _mm512_set1_epi32(lo)), _mm512_set1_epi32(hi));
-    return _mm512_cvtepi32_epi8(q);
-}
 
 VNNI INLINE void mk_vnni(const vk_conv *c, const uint8_t *col, const int32_t *xs, int P16, int oc0, int p0,
                          const int NV, const int NO, int8_t *output) {
@@ -169,12 +147,16 @@ VNNI INLINE void mk_vnni(const vk_conv *c, const uint8_t *col, const int32_t *xs
     }
     const vk_conv_shape *s = &c->s;
     int P = c->P;
+    const __m512 flo = _mm512_set1_ps((float)(s->out_min - s->output_zero_point));
+    const __m512 fhi = _mm512_set1_ps((float)(s->out_max - s->output_zero_point));
+    const __m512i vzy = _mm512_set1_epi32(s->output_zero_point);
     for (int o = 0; o < NO; o++) {
         int oc = oc0 + o;
         for (int v = 0; v < NV; v++) {
-            __m512i a = _mm512_add_epi32(acc[o][v], _mm512_set1_epi32(c->corr[oc]));
+            __m512i a = _mm512_add_epi32(acc[o][v], _mm512_set1_epi32(c->nosat ? (int32_t)((uint32_t)c->corr[oc] + (uint32_t)c->bias[oc]) : c->corr[oc]));
             if (xs) a = _mm512_sub_epi32(a, _mm512_mullo_epi32(_mm512_loadu_si512(xs + p0 + v * 16), _mm512_set1_epi32(c->wzp[oc])));
-            __m128i q = requant512(a, c->bias[oc], c->ratio[oc], s->output_zero_point, s->out_min, s->out_max);
+            __m128i q = c->nosat ? requant512_nosat(a, _mm512_set1_ps(c->ratio[oc]), flo, fhi, vzy)
+                                 : requant512(a, c->bias[oc], c->ratio[oc], s->output_zero_point, s->out_min, s->out_max);
             int p = p0 + v * 16, n = P - p;
             int8_t *dst = output + (size_t)oc * P + p;
             if (n >= 16) _mm_storeu_si128((__m128i *)dst, q);
@@ -244,7 +226,92 @@ VNNI __attribute__((noinline)) static void dw_run_avx512(const vk_conv *c, const
     free(plane);
 }
 
+#define VBMI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi")))
+
+int vk_dw_vbmi_applies(const vk_conv *c) {
+    const vk_conv_shape *s = &c->s;
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx512vbmi") || c->need_zw || c->cin_pg != 1) return 0;
+    return s->k_w <= 16 && 15 * s->stride_w + (s->k_w - 1) * s->dil_w + 1 <= 64;
+}
+
+/// Depthwise with AVX-512 VBMI + VNNI: per input channel one u8 padded plane (x + 128, border
+/// zx + 128, as the GEMM path); for 16 outputs of a row and each kernel row, one 64-byte load,
+/// one vpermb per 4 taps gathering each output's taps into a dword, one vpdpbusd against the
+/// 4 raw weights — 3 instructions per kernel row instead of 3 int32 multiply-adds per tap. Taps
+/// past k_w in the last dword have weight 0, so whatever byte vpermb puts there adds nothing.
+/// The zero point comes back as one constant per channel, -(zx + 128) * sum(w) (weight zero
+/// points are 0 on this path): exact, like the reference's wrapping int32 sum.
+VBMI __attribute__((noinline)) static void dw_run_vbmi(const vk_conv *c, const int8_t *input, int8_t *output) {
+    const vk_conv_shape *s = &c->s;
+    int inH = s->in_h, inW = s->in_w, outH = s->out_h, outW = s->out_w, kH = s->k_h, kW = s->k_w, J = c->dwj;
+    int sh = s->stride_h, sw = s->stride_w, dh = s->dil_h, dw = s->dil_w, pt = s->pad_top, pl = s->pad_left;
+    padded_u8 pp;
+    pp.PH = (outH - 1) * sh + (kH - 1) * dh + 1;
+    if (pp.PH < pt + inH) pp.PH = pt + inH;
+    pp.PW = (outW - 1) * sw + (kW - 1) * dw + 1;
+    if (pp.PW < pl + inW) pp.PW = pl + inW;
+    size_t slack = 128 * (size_t)sw + 128;  // vector reads past the last row (4 chunks of 16 outputs)
+    pp.data = scratch((size_t)pp.PH * pp.PW + slack);
+    if (!pp.data) { dw_run_avx512(c, input, output); return; }
+    memset(pp.data + (size_t)pp.PH * pp.PW, 0, slack);
+    __m512i idx[4];
+    for (int j = 0; j < J && j < 4; j++) {
+        uint8_t b[64];
+        for (int i = 0; i < 16; i++)
+            for (int t = 0; t < 4; t++) {
+                int tap = 4 * j + t;
+                b[4 * i + t] = (uint8_t)(tap < kW ? i * sw + tap * dw : 0);
+            }
+        idx[j] = _mm512_loadu_si512(b);
+    }
+    const int m = c->cout_pg;
+    for (int oc = 0; oc < s->out_c; oc++) {
+        if (oc % m == 0) {
+            // pad_planes_u8 pads the cin_pg (= 1) planes of "group" oc / m: exactly input channel ic.
+            pad_planes_u8(c, input, oc / m, &pp);
+        }
+        const int32_t *w = c->wdw4 + (size_t)oc * kH * J;
+        const int nosat = c->nosat;
+        const __m512i corr = _mm512_set1_epi32((int32_t)((uint32_t)c->dwcorr[oc] + (nosat ? (uint32_t)c->bias[oc] : 0u)));
+        const __m512 vratio = _mm512_set1_ps(c->ratio[oc]);
+        const __m512 flo = _mm512_set1_ps((float)(s->out_min - s->output_zero_point));
+        const __m512 fhi = _mm512_set1_ps((float)(s->out_max - s->output_zero_point));
+        const __m512i vzy = _mm512_set1_epi32(s->output_zero_point);
+        for (int oy = 0; oy < outH; oy++) {
+            const uint8_t *rowp = pp.data + (size_t)oy * sh * pp.PW;
+            int8_t *dst = output + ((size_t)oc * outH + oy) * outW;
+            // Four independent chunks of 16 outputs per step: one accumulator alone would wait
+            // on each vpdpbusd's latency. Chunks past the row compute garbage nobody stores.
+            for (int ox0 = 0; ox0 < outW; ox0 += 64) {
+                __m512i acc[4] = {corr, corr, corr, corr};
+                for (int ky = 0; ky < kH; ky++) {
+                    const uint8_t *r = rowp + (size_t)ky * dh * pp.PW + (size_t)ox0 * sw;
+                    __m512i data[4];
+                    for (int u = 0; u < 4; u++) data[u] = _mm512_loadu_si512(r + (size_t)u * 16 * sw);
+                    for (int j = 0; j < J; j++) {
+                        __m512i wv = _mm512_set1_epi32(w[ky * J + j]);
+                        for (int u = 0; u < 4; u++)
+                            acc[u] = _mm512_dpbusd_epi32(acc[u], _mm512_permutexvar_epi8(idx[j], data[u]), wv);
+                    }
+                }
+                for (int u = 0; u < 4; u++) {
+                    int n = outW - ox0 - 16 * u;
+                    if (n <= 0) break;
+                    __m128i q = nosat ? requant512_nosat(acc[u], vratio, flo, fhi, vzy)
+                                      : requant512(acc[u], c->bias[oc], c->ratio[oc], s->output_zero_point, s->out_min, s->out_max);
+                    if (n >= 16) _mm_storeu_si128((__m128i *)(dst + ox0 + 16 * u), q);
+                    else _mm_mask_storeu_epi8(dst + ox0 + 16 * u, (__mmask16)((1u << n) - 1), q);
+                }
+            }
+        }
+    }
+    free(pp.data);
+}
+
 VNNI void vk_conv_run_vnni(const vk_conv *c, const int8_t *input, int8_t *output) {
+    if (c->sm_mem) { vk_conv_run_small_vnni(c, input, output); return; }
+    if (c->wdw4) { dw_run_vbmi(c, input, output); return; }
     if (c->wdw) { dw_run_avx512(c, input, output); return; }
     int P16 = (c->P + 15) & ~15, K4 = c->K4;
     uint8_t *col = scratch((size_t)K4 * P16 * 4);
@@ -558,5 +625,63 @@ AVX2 void vk_fc_run_avx2(const vk_fc *f, const int8_t *input, int8_t *output) {
         }
     }
     free(x16);
+}
+// MARK: QuantizeLinear / DequantizeLinear
+
+/// x / scale (IEEE division, as the reference), rounded to nearest even, clamped to the int8
+/// range minus zp (max/min put NaN at the bound; the unordered mask then makes it 0), + zp.
+VNNI void vk_quantize_avx512(const float *x, int8_t *y, int64_t n, float scale, int32_t zp) {
+    const __m512 vs = _mm512_set1_ps(scale), lo = _mm512_set1_ps((float)(-128 - zp)), hi = _mm512_set1_ps((float)(127 - zp));
+    const __m512i vz = _mm512_set1_epi32(zp);
+    for (int64_t i = 0; i < n; i += 16) {
+        int64_t left = n - i;
+        __mmask16 m = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+        __m512 v = _mm512_div_ps(_mm512_maskz_loadu_ps(m, x + i), vs);
+        __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+        v = _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
+        v = _mm512_mask_blend_ps(nan, v, _mm512_setzero_ps());
+        __m512i q = _mm512_add_epi32(_mm512_cvttps_epi32(v), vz);
+        _mm_mask_storeu_epi8(y + i, m, _mm512_cvtepi32_epi8(q));
+    }
+}
+
+VNNI void vk_dequantize_avx512(const int8_t *q, float *y, int64_t n, float scale, int32_t zp) {
+    const __m512 vs = _mm512_set1_ps(scale);
+    const __m512i vz = _mm512_set1_epi32(zp);
+    for (int64_t i = 0; i < n; i += 16) {
+        int64_t left = n - i;
+        __mmask16 m = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+        __m512i v = _mm512_sub_epi32(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, q + i)), vz);
+        _mm512_mask_storeu_ps(y + i, m, _mm512_mul_ps(_mm512_cvtepi32_ps(v), vs));
+    }
+}
+
+AVX2 void vk_quantize_avx2(const float *x, int8_t *y, int64_t n, float scale, int32_t zp) {
+    const __m256 vs = _mm256_set1_ps(scale), lo = _mm256_set1_ps((float)(-128 - zp)), hi = _mm256_set1_ps((float)(127 - zp));
+    const __m256i vz = _mm256_set1_epi32(zp);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_div_ps(_mm256_loadu_ps(x + i), vs);
+        __m256 nan = _mm256_cmp_ps(v, v, _CMP_UNORD_Q);
+        v = _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        v = _mm256_min_ps(_mm256_max_ps(v, lo), hi);
+        v = _mm256_andnot_ps(nan, v);
+        int32_t t[8];
+        _mm256_storeu_si256((__m256i *)t, _mm256_add_epi32(_mm256_cvttps_epi32(v), vz));
+        for (int j = 0; j < 8; j++) y[i + j] = (int8_t)t[j];
+    }
+    for (; i < n; i++) y[i] = vk_quantize1(x[i], scale, zp);
+}
+
+AVX2 void vk_dequantize_avx2(const int8_t *q, float *y, int64_t n, float scale, int32_t zp) {
+    const __m256 vs = _mm256_set1_ps(scale);
+    const __m256i vz = _mm256_set1_epi32(zp);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256i v = _mm256_sub_epi32(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(q + i))), vz);
+        _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_cvtepi32_ps(v), vs));
+    }
+    for (; i < n; i++) y[i] = (float)((int32_t)q[i] - zp) * scale;
 }
 #endif

@@ -54,6 +54,12 @@ public struct FastBackend: Int8Backend {
     public func makeFullyConnected(_ d: FullyConnectedDescriptor) -> any Int8Kernel {
         FastFullyConnected(d, isa: isa, threads: threads) ?? ReferenceBackend().makeFullyConnected(d)
     }
+    public func quantize(_ p: QuantParams, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Int8>, count: Int) {
+        vk_quantize(x, y, Int64(count), p.scale, p.zeroPoint, isa.rawValue)
+    }
+    public func dequantize(_ p: QuantParams, _ x: UnsafePointer<Int8>, _ y: UnsafeMutablePointer<Float>, count: Int) {
+        vk_dequantize(x, y, Int64(count), p.scale, p.zeroPoint, isa.rawValue)
+    }
     public func makeAdd(_ d: AddDescriptor) -> any Int8Kernel {
         effectiveISA == .scalar ? reference.makeAdd(d) : FastAdd(d, isa: isa)
     }

@@ -20,6 +20,20 @@ public protocol Int8Backend: Sendable {
     func makeFullyConnected(_ d: FullyConnectedDescriptor) -> any Int8Kernel
     func makeAdd(_ d: AddDescriptor) -> any Int8Kernel
     func makePool(_ d: PoolDescriptor) -> any Int8Kernel
+    /// QuantizeLinear (float → int8 storage) at the model's edges, e.g. its input. Must give
+    /// `QuantParams.quantize`'s bytes; the default is that function in a loop.
+    func quantize(_ p: QuantParams, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Int8>, count: Int)
+    /// DequantizeLinear; must give `QuantParams.dequantize`'s values. Default: that function in a loop.
+    func dequantize(_ p: QuantParams, _ x: UnsafePointer<Int8>, _ y: UnsafeMutablePointer<Float>, count: Int)
+}
+
+extension Int8Backend {
+    public func quantize(_ p: QuantParams, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Int8>, count: Int) {
+        for i in 0..<count { y[i] = p.quantize(x[i]) }
+    }
+    public func dequantize(_ p: QuantParams, _ x: UnsafePointer<Int8>, _ y: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0..<count { y[i] = p.dequantize(x[i]) }
+    }
 }
 
 /// One planned int8 operation. `b` is the second input for binary ops (Add), else nil. Pointers

@@ -46,14 +46,18 @@ enum Movement {
         for d in stride(from: rank - 2, through: 0, by: -1) { outStrides[d] = outStrides[d + 1] * outShape[d + 1] }
         var base = 0
         for d in 0..<rank { base += begins[d] * outStrides[d] }
-        // Copy innermost rows; the counter walks the outer axes.
+        // Copy innermost rows; the counter walks the outer axes. Trailing axes without padding
+        // are one contiguous block (a channel pad of NCHW copies each image in one go).
         var index = [Int](repeating: 0, count: rank)
-        let row = inShape[rank - 1]
+        var inner = rank - 1  // rows span axes inner... (the unpadded suffix)
+        while inner > 0 && inShape[inner] == outShape[inner] { inner -= 1 }
+        var row = 1
+        for d in inner..<rank { row *= inShape[d] }
         var dst = base, src = 0
         while src < count {
             (y + dst).update(from: x + src, count: row)
             src += row
-            var d = rank - 2
+            var d = inner - 1
             while d >= 0 {
                 index[d] += 1
                 dst += outStrides[d]
@@ -100,17 +104,33 @@ enum Movement {
     static func resizeLinear(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, planes: Int, inHeight: Int, inWidth: Int,
                              y ya: LinearAxis, x xa: LinearAxis) {
         let oh = ya.i1.count, ow = xa.i1.count
-        for p in 0..<planes {
-            let plane = x + p * inHeight * inWidth
-            for oy in 0..<oh {
-                let r1 = plane + ya.i1[oy] * inWidth, r2 = plane + ya.i2[oy] * inWidth
-                for ox in 0..<ow {
-                    let x1 = xa.i1[ox], x2 = xa.i2[ox]
-                    let c11 = xa.f1[ox] * ya.f1[oy], c21 = xa.f2[ox] * ya.f1[oy]
-                    let c12 = xa.f1[ox] * ya.f2[oy], c22 = xa.f2[ox] * ya.f2[oy]
-                    y[(p * oh + oy) * ow + ox] = c11 * r1[x1] + c21 * r1[x2] + c12 * r2[x1] + c22 * r2[x2]
+        // The four coefficients of each output cell depend only on (oy, ox): computed once per
+        // row for all planes (same products, same summation order as before: bit-identical).
+        var coeff = [Float](repeating: 0, count: 4 * ow * oh)
+        for oy in 0..<oh {
+            for ox in 0..<ow {
+                let c = 4 * (oy * ow + ox)
+                coeff[c] = xa.f1[ox] * ya.f1[oy]; coeff[c + 1] = xa.f2[ox] * ya.f1[oy]
+                coeff[c + 2] = xa.f1[ox] * ya.f2[oy]; coeff[c + 3] = xa.f2[ox] * ya.f2[oy]
+            }
+        }
+        coeff.withUnsafeBufferPointer { cf in
+        xa.i1.withUnsafeBufferPointer { xi1 in
+        xa.i2.withUnsafeBufferPointer { xi2 in
+            for p in 0..<planes {
+                let plane = x + p * inHeight * inWidth
+                for oy in 0..<oh {
+                    let r1 = plane + ya.i1[oy] * inWidth, r2 = plane + ya.i2[oy] * inWidth
+                    let out = y + (p * oh + oy) * ow
+                    let row = cf.baseAddress! + 4 * oy * ow
+                    for ox in 0..<ow {
+                        let x1 = xi1[ox], x2 = xi2[ox], c = row + 4 * ox
+                        out[ox] = c[0] * r1[x1] + c[1] * r1[x2] + c[2] * r2[x1] + c[3] * r2[x2]
+                    }
                 }
             }
+        }
+        }
         }
     }
 

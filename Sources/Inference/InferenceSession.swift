@@ -19,6 +19,7 @@ public final class InferenceSession {
     public let inputs: [TensorInfo]
     public let outputs: [TensorInfo]
     let plan: Plan
+    let backend: any Int8Backend
     let arena: UnsafeMutableRawPointer
     let arenaBytes: Int
 
@@ -51,6 +52,7 @@ public final class InferenceSession {
         var planner = Planner(model: model.proto, backend: backend)
         let plan = try planner.plan(inputShapes: shapes)
         self.plan = plan
+        self.backend = backend
         backendName = backend.name
         inputs = plan.inputs.map { TensorInfo(name: $0.name, shape: plan.values[$0.value].shape, elementType: .float32) }
         outputs = plan.outputs.map { TensorInfo(name: $0.name, shape: plan.values[$0.value].shape, elementType: .float32) }
@@ -135,6 +137,34 @@ public final class InferenceSession {
         return result
     }
 
+    /// Time per step, for finding where a model spends its time (`vigil profile`).
+    public struct StepTiming: Sendable {
+        public var kind: String
+        /// The ONNX node(s) of the step and its output shape, as in `planDescription`.
+        public var description: String
+        /// Median over the iterations, in seconds.
+        public var seconds: Double
+    }
+
+    /// Runs the model `iterations` times and returns each step's median time, in plan order.
+    public func profile(_ feeds: [String: Tensor], iterations: Int = 20) throws -> [StepTiming] {
+        var samples = Array(repeating: [Double](), count: plan.steps.count)
+        try execute(feeds, observe: nil)  // warm-up
+        for _ in 0..<max(iterations, 1) {
+            var last = MonotonicInstant.now()
+            try execute(feeds) { i, _, _ in
+                let now = MonotonicInstant.now()
+                samples[i].append(Double(now.nanoseconds - last.nanoseconds) / 1e9)
+                last = now
+            }
+        }
+        let names = planDescription
+        return samples.enumerated().map { i, s in
+            let sorted = s.sorted()
+            return StepTiming(kind: String(names[i].prefix { $0 != " " }), description: names[i], seconds: sorted[sorted.count / 2])
+        }
+    }
+
     func execute(_ feeds: [String: Tensor], observe: ((Int, Step, UnsafeRawPointer) -> Void)?) throws {
         for name in feeds.keys where !plan.inputs.contains(where: { $0.name == name }) { throw InferenceError.unknownInput(name) }
         for input in plan.inputs {
@@ -159,11 +189,9 @@ public final class InferenceSession {
         let isFloat = outValue.isFloat
         switch step.kind {
         case .quantize(let p):
-            let x = f32(step.inputs[0]), y = i8(out)
-            for i in 0..<outValue.count { y[i] = p.quantize(x[i]) }
+            backend.quantize(p, f32(step.inputs[0]), i8(out), count: outValue.count)
         case .dequantize(let p):
-            let x = i8(step.inputs[0]), y = f32(out)
-            for i in 0..<outValue.count { y[i] = p.dequantize(x[i]) }
+            backend.dequantize(p, i8(step.inputs[0]), f32(out), count: outValue.count)
         case .kernel(let k):
             k.run(UnsafePointer(i8(step.inputs[0])), step.inputs.count > 1 ? UnsafePointer(i8(step.inputs[1])) : nil, i8(out))
         case .table(let table):

@@ -27,7 +27,7 @@ public struct QuantParams: Equatable, Sendable, CustomStringConvertible {
     /// float → int8 storage, exactly as onnxruntime's QuantizeLinear: x / scale rounded half to
     /// even, plus the zero point, saturated.
     @inline(__always)
-    func quantize(_ x: Float) -> Int8 {
+    public func quantize(_ x: Float) -> Int8 {
         let v = (x / scale).rounded(.toNearestOrEven)
         let lo = Float(-128 - zeroPoint), hi = Float(127 - zeroPoint)
         let c = v.isNaN ? 0 : min(max(v, lo), hi)
@@ -36,7 +36,7 @@ public struct QuantParams: Equatable, Sendable, CustomStringConvertible {
 
     /// int8 storage → float, as onnxruntime's DequantizeLinear: float(q − zp) · scale.
     @inline(__always)
-    func dequantize(_ q: Int8) -> Float { Float(Int32(q) - zeroPoint) * scale }
+    public func dequantize(_ q: Int8) -> Float { Float(Int32(q) - zeroPoint) * scale }
 }
 
 /// The element type of a quantized tensor in the model file.

@@ -36,6 +36,36 @@ import VigilCore
         print("fast conv \(isa): 300 random convolutions bit-exact \(kinds)")
     }
 
+    /// QuantizeLinear and DequantizeLinear (the model's input and output edges) against
+    /// QuantParams: ties (k + 0.5 exactly), NaN, infinities, huge values, every zero point range,
+    /// counts with vector tails.
+    @Test(arguments: FastBackendTests.isas)
+    func quantizeAndDequantizeMatchReference(_ isa: FastBackend.ISA) {
+        var rng = SplitMix(seed: 0x9A)
+        let fast = FastBackend(isa: isa), ref = ReferenceBackend()
+        for trial in 0..<200 {
+            let scale = Float(rng.int(1...100_000)) / 1_000_000
+            let p = QuantParams(scale: scale, zeroPoint: Int32(rng.int(-128...127)), fileType: trial % 2 == 0 ? .int8 : .uint8)
+            let n = rng.int(0...200)
+            let x: [Float] = (0..<n).map { _ in
+                switch rng.int(0...9) {
+                case 0: return (Float(rng.int(-300...300)) + 0.5) * scale  // a tie, or within an ulp of one
+                case 1: return [Float.nan, .infinity, -.infinity, 1e30, -1e30, 0, -0.0][rng.int(0...6)]
+                default: return Float(Int32(truncatingIfNeeded: rng.next())) / Float(1 << 31) * 200 * scale
+                }
+            }
+            var a = [Int8](repeating: 0, count: n), b = [Int8](repeating: 1, count: n)
+            ref.quantize(p, x, &a, count: n)
+            fast.quantize(p, x, &b, count: n)
+            #expect(a == b, "\(isa) quantize trial \(trial): scale \(scale) zp \(p.zeroPoint)")
+            let q = (0..<n).map { _ in rng.int8() }
+            var fa = [Float](repeating: 0, count: n), fb = [Float](repeating: 1, count: n)
+            ref.dequantize(p, q, &fa, count: n)
+            fast.dequantize(p, q, &fb, count: n)
+            #expect(fa.map(\.bitPattern) == fb.map(\.bitPattern), "\(isa) dequantize trial \(trial)")
+        }
+    }
+
     @Test(arguments: FastBackendTests.isas)
     func randomFullyConnectedMatchReference(_ isa: FastBackend.ISA) throws {
         let template = try #require(Templates.shared.fc)

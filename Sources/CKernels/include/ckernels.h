@@ -84,6 +84,13 @@ typedef struct vk_pool_params {
 } vk_pool_params;
 int vk_pool(const vk_pool_params *p, const int8_t *input, int8_t *output, int isa);
 
+/// QuantizeLinear as Inference.QuantParams.quantize (onnxruntime's): y = clamp(round_half_even(x / scale),
+/// -128 - zp, 127 - zp) + zp, NaN -> zp. IEEE division and round-to-nearest-even in every path, so
+/// all paths (scalar C, AVX2, AVX-512, NEON) give the Swift reference's bytes.
+void vk_quantize(const float *x, int8_t *y, int64_t count, float scale, int32_t zero_point, int isa);
+/// DequantizeLinear as Inference.QuantParams.dequantize: y = float(q - zp) * scale.
+void vk_dequantize(const int8_t *q, float *y, int64_t count, float scale, int32_t zero_point, int isa);
+
 #ifdef __cplusplus
 }
 #endif
