@@ -78,6 +78,7 @@ demo: build-release
 test: build optests
 	$(PY) Tests/models/check_models.py
 	swift test -c release --skip-build
+	bash Tests/kernels/run.sh
 	bash Tests/arm64/run.sh
 	$(MAKE) --no-print-directory test-vm
 

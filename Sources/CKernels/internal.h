@@ -40,6 +40,22 @@ struct vk_conv {
     int32_t *sm_w;        // [sm_ocb][sm_kk][16] words of 4 s8 weights (ic%4), pad 0
     int32_t *sm_corr, *sm_bias, *sm_zw;  // [sm_ocb * 16] (corr over kept taps only)
     float *sm_ratio;      // [sm_ocb * 16]
+    // implicit GEMM VNNI (x86_implicit.c): reads NC4HW4 (phase-split) padded planes in place, no im2col
+    void *im_mem;         // one allocation holding everything below (NULL: kernel not prepared)
+    int im_T, im_ic4, im_kk, im_hq, im_wq;  // taps, ceil(in_c/4), im_ic4*im_T, phase-plane height / width
+    int32_t *im_w;        // [ceil(out_c/8)][im_kk][8] words of 4 s8 weights (ic%4), pad 0
+    int32_t *im_cb;       // [out_c] -(zx+128)*sum(w) (+ bias when nosat), wrapping
+    int32_t *im_bias;     // [out_c]
+    float *im_ratio;      // [out_c]
+    int32_t *im_koff;     // [im_kk] dword offset of k = (ic4, ky, kx) in the planes: ic4 block, phase plane, qy * W + qx
+    // first-conv VNNI (x86_firstconv.c): planes of 4 kernel columns of one channel per dword, no im2col
+    void *f1_mem;         // one allocation holding everything below (NULL: kernel not prepared)
+    int f1_J, f1_ks, f1_hq;  // ceil(k_w/4), K-steps in_c*k_h*f1_J, phase-plane height
+    int32_t *f1_w;        // [ceil(out_c/8)][f1_ks][8] words of 4 s8 weights (kx%4), pad 0
+    int32_t *f1_cb;       // [out_c] -(zx+128)*sum(w) (+ bias when nosat), wrapping
+    int32_t *f1_bias;     // [out_c]
+    float *f1_ratio;      // [out_c]
+    int32_t *f1_koff;     // [f1_ks] dword offset of k = (ch, ky, j): plane (ch, j, phase) + row offset
 };
 
 struct vk_fc {
@@ -56,6 +72,9 @@ struct vk_fc {
     struct vk_fc **sub;
     int *n0;              // [nsub + 1] feature range starts (sub-kernels are single-row, run per row)
 };
+
+/// The path that runs for a requested one (auto or beyond the CPU: the best the CPU has).
+int vk_resolve_isa(int isa);
 
 /// The shared thread pool: runs fn(ctx, i) for i in [0, n) on up to `threads` threads (the caller
 /// is one of them) and returns when all are done. Without worker threads the caller runs them all.
@@ -108,6 +127,14 @@ void vk_fc_run_vnni(const struct vk_fc *f, const int8_t *input, int8_t *output);
 /// was packed; 0 with nothing allocated otherwise.
 int vk_conv_small_prepare(struct vk_conv *c);
 void vk_conv_run_small_vnni(const struct vk_conv *c, const int8_t *input, int8_t *output);
+/// Implicit-GEMM AVX-512 VNNI convolution (x86_implicit.c): 1 if it applies (groups 1, VNNI, all
+/// weight zero points 0, P > VK_SMALL_MAX_P, not pointwise) and was packed; 0 with nothing allocated.
+int vk_conv_implicit_prepare(struct vk_conv *c);
+void vk_conv_run_implicit_vnni(const struct vk_conv *c, const int8_t *input, int8_t *output);
+/// First-conv AVX-512 VNNI + VBMI convolution (x86_firstconv.c): 1 if it applies (groups 1, VNNI + VBMI,
+/// weight zero points 0, few input channels, P > VK_SMALL_MAX_P, measured rule) and was packed; 0 otherwise.
+int vk_conv_firstconv_prepare(struct vk_conv *c);
+void vk_conv_run_firstconv_vnni(const struct vk_conv *c, const int8_t *input, int8_t *output);
 /// The VBMI depthwise kernel applies (CPU has AVX-512 VBMI, weight zero points 0, a row of 16
 /// outputs spans at most 64 input bytes).
 int vk_dw_vbmi_applies(const struct vk_conv *c);

@@ -24,7 +24,7 @@ int vk_isa_best(void) {
     return vk_isa_scalar;
 }
 
-static int resolve_isa(int isa) {
+int vk_resolve_isa(int isa) {
     int best = vk_isa_best();
 #if defined(__aarch64__)
     /* x86 paths (2, 3) do not exist here: the best arm64 path below them is scalar. */
@@ -44,7 +44,7 @@ vk_conv *vk_conv_create(const vk_conv_shape *shape, const int8_t *weights, const
     vk_conv *c = calloc(1, sizeof *c);
     if (!c) return NULL;
     c->s = *shape;
-    c->isa = resolve_isa(isa);
+    c->isa = vk_resolve_isa(isa);
     c->cin_pg = shape->in_c / shape->groups;
     c->cout_pg = shape->out_c / shape->groups;
     c->K = c->cin_pg * shape->k_h * shape->k_w;
@@ -101,6 +101,8 @@ vk_conv *vk_conv_create(const vk_conv_shape *shape, const int8_t *weights, const
         }
 #if defined(__x86_64__)
         vk_conv_small_prepare(c);  /* small outputs: vectorised over output channels (x86_small.c) */
+        if (!c->sm_mem && !vk_conv_implicit_prepare(c))  /* implicit GEMM, no im2col (x86_implicit.c) */
+            vk_conv_firstconv_prepare(c);                   /* few input channels (x86_firstconv.c) */
 #endif
     } else if (c->isa == vk_isa_avx2) {
         c->K2 = (K + 1) / 2;
@@ -143,6 +145,8 @@ void vk_conv_destroy(vk_conv *c) {
     free(c->w); free(c->wzp); free(c->bias); free(c->ratio);
     free(c->wq4); free(c->corr); free(c->wq2); free(c->wdw); free(c->wdw4); free(c->dwcorr);
     free(c->sm_mem);
+    free(c->im_mem);
+    free(c->f1_mem);
 #if defined(__aarch64__)
     free(c->wn); free(c->ncorr);
 #endif
@@ -202,7 +206,7 @@ vk_fc *vk_fc_create(int rows, int in_features, int out_features, int32_t input_z
     vk_fc *f = calloc(1, sizeof *f);
     if (!f) return NULL;
     int K = in_features, N = out_features;
-    f->rows = rows; f->K = K; f->N = N; f->isa = resolve_isa(isa);
+    f->rows = rows; f->K = K; f->N = N; f->isa = vk_resolve_isa(isa);
     f->zi = input_zero_point; f->zy = output_zero_point; f->lo = out_min; f->hi = out_max;
     f->w = dup(weights, (size_t)N * K);
     f->wzp = dup(wzp, sizeof(int32_t) * N);
@@ -264,7 +268,7 @@ void vk_fc_run(const vk_fc *f, const int8_t *input, int8_t *output) {
 }
 
 int vk_add(const vk_add_params *p, int64_t count, const int8_t *a, const int8_t *b, int8_t *out, int isa) {
-    isa = resolve_isa(isa);
+    isa = vk_resolve_isa(isa);
 #if defined(__x86_64__)
     if (isa == vk_isa_avx512vnni) { vk_add_avx512(p, count, a, b, out); return 1; }
     if (isa == vk_isa_avx2) { vk_add_avx2(p, count, a, b, out); return 1; }
@@ -275,7 +279,7 @@ int vk_add(const vk_add_params *p, int64_t count, const int8_t *a, const int8_t 
 
 int vk_pool(const vk_pool_params *p, const int8_t *input, int8_t *output, int isa) {
 #if defined(__x86_64__)
-    if (resolve_isa(isa) == vk_isa_avx512vnni) return vk_pool_avx512(p, input, output);
+    if (vk_resolve_isa(isa) == vk_isa_avx512vnni) return vk_pool_avx512(p, input, output);
 #endif
     (void)p; (void)input; (void)output; (void)isa;
     return 0;
@@ -283,7 +287,7 @@ int vk_pool(const vk_pool_params *p, const int8_t *input, int8_t *output, int is
 
 
 void vk_quantize(const float *x, int8_t *y, int64_t count, float scale, int32_t zero_point, int isa) {
-    isa = resolve_isa(isa);
+    isa = vk_resolve_isa(isa);
 #if defined(__x86_64__)
     if (isa == vk_isa_avx512vnni) { vk_quantize_avx512(x, y, count, scale, zero_point); return; }
     if (isa == vk_isa_avx2) { vk_quantize_avx2(x, y, count, scale, zero_point); return; }
@@ -295,7 +299,7 @@ void vk_quantize(const float *x, int8_t *y, int64_t count, float scale, int32_t 
 }
 
 void vk_dequantize(const int8_t *q, float *y, int64_t count, float scale, int32_t zero_point, int isa) {
-    isa = resolve_isa(isa);
+    isa = vk_resolve_isa(isa);
 #if defined(__x86_64__)
     if (isa == vk_isa_avx512vnni) { vk_dequantize_avx512(q, y, count, scale, zero_point); return; }
     if (isa == vk_isa_avx2) { vk_dequantize_avx2(q, y, count, scale, zero_point); return; }

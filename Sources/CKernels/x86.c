@@ -226,13 +226,103 @@ VNNI __attribute__((noinline)) static void dw_run_avx512(const vk_conv *c, const
     free(plane);
 }
 
-#define VBMI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi")))
-
 int vk_dw_vbmi_applies(const vk_conv *c) {
     const vk_conv_shape *s = &c->s;
     __builtin_cpu_init();
     if (!__builtin_cpu_supports("avx512vbmi") || c->need_zw || c->cin_pg != 1) return 0;
     return s->k_w <= 16 && 15 * s->stride_w + (s->k_w - 1) * s->dil_w + 1 <= 64;
+}
+
+#define VBMI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi")))
+
+/// NCH chunks of 16 outputs of one row from ox0 (dw_run_vbmi), requantized and stored.
+VBMI INLINE void dw_row_chunks(const padded_u8 *pp, const uint8_t *rowp, const __m512i *idx, int ox0, const int NCH,
+                               const vk_conv *c, int oc, __m512i corr, __m512 vratio, __m512 flo, __m512 fhi,
+                               __m512i vzy, int nosat, int8_t *dst) {
+    const vk_conv_shape *s = &c->s;
+    const int J = c->dwj, sw = s->stride_w, dh = s->dil_h, outW = s->out_w;
+    const int32_t *w = c->wdw4 + (size_t)oc * s->k_h * J;
+    __m512i acc[4];
+    for (int u = 0; u < NCH; u++) acc[u] = corr;
+    for (int ky = 0; ky < s->k_h; ky++) {
+        const uint8_t *r = rowp + (size_t)ky * dh * pp->PW + (size_t)ox0 * sw;
+        __m512i data[4];
+        for (int u = 0; u < NCH; u++) data[u] = _mm512_loadu_si512(r + (size_t)u * 16 * sw);
+        for (int j = 0; j < J; j++) {
+            __m512i wv = _mm512_set1_epi32(w[ky * J + j]);
+            for (int u = 0; u < NCH; u++) acc[u] = _mm512_dpbusd_epi32(acc[u], _mm512_permutexvar_epi8(idx[j], data[u]), wv);
+        }
+    }
+    for (int u = 0; u < NCH; u++) {
+        int n = outW - ox0 - 16 * u;
+        __m128i q = nosat ? requant512_nosat(acc[u], vratio, flo, fhi, vzy)
+                          : requant512(acc[u], c->bias[oc], c->ratio[oc], s->output_zero_point, s->out_min, s->out_max);
+        if (n >= 16) _mm_storeu_si128((__m128i *)(dst + ox0 + 16 * u), q);
+        else _mm_mask_storeu_epi8(dst + ox0 + 16 * u, (__mmask16)((1u << n) - 1), q);
+    }
+}
+
+/// NCH chunks of 16 consecutive outputs of the flattened plane from q0 (narrow planes, where 16
+/// outputs span several rows): each chunk's window starts at its first output's input position;
+/// `ptab` holds the vpermb indices for each starting column (the rows it crosses are in them).
+VBMI INLINE void dw_flat_chunks(const padded_u8 *pp, const __m512i *ptab, int q0, const int NCH,
+                                const vk_conv *c, int oc, __m512i corr, __m512 vratio, __m512 flo, __m512 fhi,
+                                __m512i vzy, int nosat, int8_t *dst) {
+    const vk_conv_shape *s = &c->s;
+    const int J = c->dwj, sw = s->stride_w, sh = s->stride_h, dh = s->dil_h, outW = s->out_w, P = s->out_h * outW;
+    const int32_t *w = c->wdw4 + (size_t)oc * s->k_h * J;
+    __m512i acc[4];
+    const uint8_t *base[4];
+    const __m512i *ix[4];
+    for (int u = 0; u < NCH; u++) {
+        int q = q0 + 16 * u, oy = q / outW, ox = q % outW;
+        acc[u] = corr;
+        base[u] = pp->data + (size_t)oy * sh * pp->PW + (size_t)ox * sw;
+        ix[u] = ptab + (size_t)ox * J;
+    }
+    for (int ky = 0; ky < s->k_h; ky++) {
+        __m512i data[4];
+        for (int u = 0; u < NCH; u++) data[u] = _mm512_loadu_si512(base[u] + (size_t)ky * dh * pp->PW);
+        for (int j = 0; j < J; j++) {
+            __m512i wv = _mm512_set1_epi32(w[ky * J + j]);
+            for (int u = 0; u < NCH; u++) acc[u] = _mm512_dpbusd_epi32(acc[u], _mm512_permutexvar_epi8(ix[u][j], data[u]), wv);
+        }
+    }
+    for (int u = 0; u < NCH; u++) {
+        int n = P - q0 - 16 * u;
+        __m128i q = nosat ? requant512_nosat(acc[u], vratio, flo, fhi, vzy)
+                          : requant512(acc[u], c->bias[oc], c->ratio[oc], s->output_zero_point, s->out_min, s->out_max);
+        if (n >= 16) _mm_storeu_si128((__m128i *)(dst + q0 + 16 * u), q);
+        else _mm_mask_storeu_epi8(dst + q0 + 16 * u, (__mmask16)((1u << n) - 1), q);
+    }
+}
+
+/// vpermb indices for flattened chunks (dw_flat_chunks), one set per starting column ox0 in
+/// [0, out_w): lane i is output ox0 + i of the flattened plane, dr rows below, at column x; its
+/// tap t of dword j sits at dr * sh * PW + (x - ox0) * sw + t * dw from the chunk's window start.
+/// NULL (use whole-row chunks) when the plane is wide, its width a multiple of 16 (no waste to
+/// recover), or some window would exceed 64 bytes.
+static __m512i *dw_flat_table(const vk_conv *c, int PW) {
+    const vk_conv_shape *s = &c->s;
+    int outW = s->out_w, J = c->dwj;
+    if (outW > 64 || outW % 16 == 0) return NULL;
+    __m512i *t = vk_scratch(sizeof(__m512i) * (size_t)outW * J);
+    if (!t) return NULL;
+    for (int ox0 = 0; ox0 < outW; ox0++)
+        for (int j = 0; j < J; j++) {
+            uint8_t b[64];
+            for (int i = 0; i < 16; i++) {
+                int dr = (ox0 + i) / outW, x = (ox0 + i) % outW;
+                for (int k = 0; k < 4; k++) {
+                    int tap = 4 * j + k;
+                    int off = dr * s->stride_h * PW + (x - ox0) * s->stride_w + (tap < s->k_w ? tap * s->dil_w : 0);
+                    if (off < 0 || off > 63) { free(t); return NULL; }
+                    b[4 * i + k] = (uint8_t)off;
+                }
+            }
+            memcpy(&t[(size_t)ox0 * J + j], b, 64);
+        }
+    return t;
 }
 
 /// Depthwise with AVX-512 VBMI + VNNI: per input channel one u8 padded plane (x + 128, border
@@ -265,52 +355,60 @@ VBMI __attribute__((noinline)) static void dw_run_vbmi(const vk_conv *c, const i
             }
         idx[j] = _mm512_loadu_si512(b);
     }
+    __m512i *ptab = dw_flat_table(c, pp.PW);
     const int m = c->cout_pg;
     for (int oc = 0; oc < s->out_c; oc++) {
         if (oc % m == 0) {
             // pad_planes_u8 pads the cin_pg (= 1) planes of "group" oc / m: exactly input channel ic.
             pad_planes_u8(c, input, oc / m, &pp);
         }
-        const int32_t *w = c->wdw4 + (size_t)oc * kH * J;
         const int nosat = c->nosat;
         const __m512i corr = _mm512_set1_epi32((int32_t)((uint32_t)c->dwcorr[oc] + (nosat ? (uint32_t)c->bias[oc] : 0u)));
         const __m512 vratio = _mm512_set1_ps(c->ratio[oc]);
         const __m512 flo = _mm512_set1_ps((float)(s->out_min - s->output_zero_point));
         const __m512 fhi = _mm512_set1_ps((float)(s->out_max - s->output_zero_point));
         const __m512i vzy = _mm512_set1_epi32(s->output_zero_point);
+        if (ptab) {
+            // Flattened: chunks of 16 consecutive outputs of the plane, across row ends.
+            const int P = outH * outW;
+            int8_t *dst = output + (size_t)oc * P;
+            for (int q0 = 0; q0 < P; q0 += 64) {
+                int nch = (P - q0 + 15) / 16;
+                if (nch > 4) nch = 4;
+                switch (nch) {
+                case 4: dw_flat_chunks(&pp, ptab, q0, 4, c, oc, corr, vratio, flo, fhi, vzy, nosat, dst); break;
+                case 3: dw_flat_chunks(&pp, ptab, q0, 3, c, oc, corr, vratio, flo, fhi, vzy, nosat, dst); break;
+                case 2: dw_flat_chunks(&pp, ptab, q0, 2, c, oc, corr, vratio, flo, fhi, vzy, nosat, dst); break;
+                default: dw_flat_chunks(&pp, ptab, q0, 1, c, oc, corr, vratio, flo, fhi, vzy, nosat, dst); break;
+                }
+            }
+            continue;
+        }
         for (int oy = 0; oy < outH; oy++) {
             const uint8_t *rowp = pp.data + (size_t)oy * sh * pp.PW;
             int8_t *dst = output + ((size_t)oc * outH + oy) * outW;
-            // Four independent chunks of 16 outputs per step: one accumulator alone would wait
-            // on each vpdpbusd's latency. Chunks past the row compute garbage nobody stores.
+            // Up to four independent chunks of 16 outputs per step (one accumulator alone would
+            // wait on each vpdpbusd's latency), never more chunks than the row has.
             for (int ox0 = 0; ox0 < outW; ox0 += 64) {
-                __m512i acc[4] = {corr, corr, corr, corr};
-                for (int ky = 0; ky < kH; ky++) {
-                    const uint8_t *r = rowp + (size_t)ky * dh * pp.PW + (size_t)ox0 * sw;
-                    __m512i data[4];
-                    for (int u = 0; u < 4; u++) data[u] = _mm512_loadu_si512(r + (size_t)u * 16 * sw);
-                    for (int j = 0; j < J; j++) {
-                        __m512i wv = _mm512_set1_epi32(w[ky * J + j]);
-                        for (int u = 0; u < 4; u++)
-                            acc[u] = _mm512_dpbusd_epi32(acc[u], _mm512_permutexvar_epi8(idx[j], data[u]), wv);
-                    }
-                }
-                for (int u = 0; u < 4; u++) {
-                    int n = outW - ox0 - 16 * u;
-                    if (n <= 0) break;
-                    __m128i q = nosat ? requant512_nosat(acc[u], vratio, flo, fhi, vzy)
-                                      : requant512(acc[u], c->bias[oc], c->ratio[oc], s->output_zero_point, s->out_min, s->out_max);
-                    if (n >= 16) _mm_storeu_si128((__m128i *)(dst + ox0 + 16 * u), q);
-                    else _mm_mask_storeu_epi8(dst + ox0 + 16 * u, (__mmask16)((1u << n) - 1), q);
+                int nch = (outW - ox0 + 15) / 16;
+                if (nch > 4) nch = 4;
+                switch (nch) {
+                case 4: dw_row_chunks(&pp, rowp, idx, ox0, 4, c, oc, corr, vratio, flo, fhi, vzy, nosat, dst); break;
+                case 3: dw_row_chunks(&pp, rowp, idx, ox0, 3, c, oc, corr, vratio, flo, fhi, vzy, nosat, dst); break;
+                case 2: dw_row_chunks(&pp, rowp, idx, ox0, 2, c, oc, corr, vratio, flo, fhi, vzy, nosat, dst); break;
+                default: dw_row_chunks(&pp, rowp, idx, ox0, 1, c, oc, corr, vratio, flo, fhi, vzy, nosat, dst); break;
                 }
             }
         }
     }
+    free(ptab);
     free(pp.data);
 }
 
 VNNI void vk_conv_run_vnni(const vk_conv *c, const int8_t *input, int8_t *output) {
     if (c->sm_mem) { vk_conv_run_small_vnni(c, input, output); return; }
+    if (c->im_mem) { vk_conv_run_implicit_vnni(c, input, output); return; }
+    if (c->f1_mem) { vk_conv_run_firstconv_vnni(c, input, output); return; }
     if (c->wdw4) { dw_run_vbmi(c, input, output); return; }
     if (c->wdw) { dw_run_avx512(c, input, output); return; }
     int P16 = (c->P + 15) & ~15, K4 = c->K4;
@@ -387,28 +485,94 @@ VNNI void vk_fc_run_vnni(const vk_fc *f, const int8_t *input, int8_t *output) {
     free(xu);
 }
 
-/// Add: 16 lanes; the tail with masked loads and stores.
+/// Add: 16 lanes per step, four steps per iteration (independent chains keep the FMA and
+/// conversion latencies overlapped); the tail with masked loads and stores.
+VNNI INLINE __m128i add16_avx512(__m128i xa, __m128i xb, __m512i ao, __m512i bo, __m512i oo, __m512 ra, __m512 rb,
+                                 __m512 fixed, __m512 lo, __m512 hi) {
+    __m512i x = _mm512_cvtepi8_epi32(xa), y = _mm512_cvtepi8_epi32(xb);
+    __m512 t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(y, bo)), rb, fixed);
+    t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(x, ao)), ra, t);
+    t = _mm512_min_ps(_mm512_max_ps(t, lo), hi);  // integer bounds: clamping commutes with rounding
+    return _mm512_cvtepi32_epi8(_mm512_sub_epi32(_mm512_cvt_roundps_epi32(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), oo));
+}
+
 VNNI void vk_add_avx512(const vk_add_params *p, int64_t count, const int8_t *a, const int8_t *b, int8_t *out) {
     const __m512i ao = _mm512_set1_epi32(p->a_offset), bo = _mm512_set1_epi32(p->b_offset), oo = _mm512_set1_epi32(p->out_offset);
     const __m512 ra = _mm512_set1_ps(p->a_ratio), rb = _mm512_set1_ps(p->b_ratio), fixed = _mm512_set1_ps(p->fixed);
     const __m512 lo = _mm512_set1_ps((float)(p->out_min + p->out_offset)), hi = _mm512_set1_ps((float)(p->out_max + p->out_offset));
-    for (int64_t i = 0; i < count; i += 16) {
+    int64_t i = 0;
+    for (; i + 64 <= count; i += 64) {
+        __m512i va = _mm512_loadu_si512(a + i), vb = _mm512_loadu_si512(b + i);
+        __m128i q0 = add16_avx512(_mm512_extracti32x4_epi32(va, 0), _mm512_extracti32x4_epi32(vb, 0), ao, bo, oo, ra, rb, fixed, lo, hi);
+        __m128i q1 = add16_avx512(_mm512_extracti32x4_epi32(va, 1), _mm512_extracti32x4_epi32(vb, 1), ao, bo, oo, ra, rb, fixed, lo, hi);
+        __m128i q2 = add16_avx512(_mm512_extracti32x4_epi32(va, 2), _mm512_extracti32x4_epi32(vb, 2), ao, bo, oo, ra, rb, fixed, lo, hi);
+        __m128i q3 = add16_avx512(_mm512_extracti32x4_epi32(va, 3), _mm512_extracti32x4_epi32(vb, 3), ao, bo, oo, ra, rb, fixed, lo, hi);
+        __m512i r = _mm512_inserti32x4(_mm512_castsi128_si512(q0), q1, 1);
+        r = _mm512_inserti32x4(_mm512_inserti32x4(r, q2, 2), q3, 3);
+        _mm512_storeu_si512(out + i, r);
+    }
+    for (; i < count; i += 16) {
         int64_t n = count - i;
         __mmask16 m = n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
-        __m512i x = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, a + i));
-        __m512i y = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, b + i));
-        __m512 t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(y, bo)), rb, fixed);
-        t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(x, ao)), ra, t);
-        t = _mm512_min_ps(_mm512_max_ps(t, lo), hi);  // integer bounds: clamping commutes with rounding
-        __m512i q = _mm512_sub_epi32(_mm512_cvt_roundps_epi32(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), oo);
-        _mm_mask_storeu_epi8(out + i, m, _mm512_cvtepi32_epi8(q));
+        __m128i q = add16_avx512(_mm_maskz_loadu_epi8(m, a + i), _mm_maskz_loadu_epi8(m, b + i), ao, bo, oo, ra, rb, fixed, lo, hi);
+        _mm_mask_storeu_epi8(out + i, m, q);
     }
+}
+
+/// Max pooling on int8 bytes with AVX-512 VBMI: each plane copied once into a plane with -128
+/// borders (never beats the reference's initial -128); per output row, chunks of N outputs (as
+/// many as a 128-byte window holds), one vpermt2b + vpmaxsb per tap — 64 outputs per vector
+/// instead of 16 int32 lanes. Returns 0 when it does not apply (the caller runs the int32 path).
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi"))) static int pool_max_vbmi(const vk_pool_params *p, const int8_t *input, int8_t *output) {
+    int inH = p->in_h, inW = p->in_w, outH = p->out_h, outW = p->out_w, kH = p->k_h, kW = p->k_w;
+    int sh = p->stride_h, sw = p->stride_w, pt = p->pad_top, pl = p->pad_left;
+    if (kW > 64 || sw > 32) return 0;
+    int N = (128 - kW) / sw + 1;  // outputs per chunk: lane N - 1 reads byte (N - 1) * sw + kW - 1 <= 127
+    if (N > 64) N = 64;
+    if (N < 8) return 0;
+    int PW = (outW - 1) * sw + kW;
+    if (PW < pl + inW) PW = pl + inW;
+    int PH = (outH - 1) * sh + kH;
+    if (PH < pt + inH) PH = pt + inH;
+    size_t slack = 128 + (size_t)N * sw;
+    int8_t *plane = vk_scratch((size_t)PH * PW + slack);
+    if (!plane) return 0;
+    __m512i idx[64];
+    for (int kx = 0; kx < kW; kx++) {
+        uint8_t b[64];
+        for (int i = 0; i < 64; i++) b[i] = (uint8_t)(i < N ? i * sw + kx : 0);
+        idx[kx] = _mm512_loadu_si512(b);
+    }
+    const __m512i lo = _mm512_set1_epi8((char)p->out_min), hi = _mm512_set1_epi8((char)p->out_max);
+    memset(plane, -128, (size_t)PH * PW + slack);
+    for (int ch = 0; ch < p->channels; ch++) {
+        const int8_t *src = input + (size_t)ch * inH * inW;
+        for (int y = 0; y < inH; y++) memcpy(plane + (size_t)(y + pt) * PW + pl, src + (size_t)y * inW, (size_t)inW);
+        for (int oy = 0; oy < outH; oy++) {
+            int8_t *dst = output + ((size_t)ch * outH + oy) * outW;
+            for (int ox0 = 0; ox0 < outW; ox0 += N) {
+                __m512i best = _mm512_set1_epi8(-128);
+                for (int ky = 0; ky < kH; ky++) {
+                    const int8_t *r = plane + (size_t)(oy * sh + ky) * PW + (size_t)ox0 * sw;
+                    __m512i a = _mm512_loadu_si512(r), b = _mm512_loadu_si512(r + 64);
+                    for (int kx = 0; kx < kW; kx++) best = _mm512_max_epi8(best, _mm512_permutex2var_epi8(a, idx[kx], b));
+                }
+                best = _mm512_min_epi8(_mm512_max_epi8(best, lo), hi);
+                int n = outW - ox0 < N ? outW - ox0 : N;
+                _mm512_mask_storeu_epi8(dst + ox0, n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1), best);
+            }
+        }
+        // Only the interior was overwritten: the borders stay -128 for the next channel.
+    }
+    free(plane);
+    return 1;
 }
 
 /// Pooling: each plane copied once into a bordered plane (max: int32 with -128 borders, which
 /// never beat the reference's initial -128; average: float32 si * (x - zi) with +0 borders, which
 /// leave a float sum unchanged), 16 outputs of a row per vector, taps in the reference's order.
 VNNI int vk_pool_avx512(const vk_pool_params *p, const int8_t *input, int8_t *output) {
+    if (p->is_max && __builtin_cpu_supports("avx512vbmi") && pool_max_vbmi(p, input, output)) return 1;
     int inH = p->in_h, inW = p->in_w, outH = p->out_h, outW = p->out_w, kH = p->k_h, kW = p->k_w;
     int sh = p->stride_h, sw = p->stride_w, pt = p->pad_top, pl = p->pad_left;
     int outW16 = (outW + 15) & ~15;

@@ -52,5 +52,41 @@ VNNI INLINE __m128i requant512_nosat(__m512i acc, __m512 ratio, __m512 flo, __m5
     return _mm512_cvtepi32_epi8(_mm512_add_epi32(q, zy));
 }
 
+/// The dword-GEMM tile of the implicit and first-conv kernels: NV vectors of 16 pixels x NO
+/// output channels, acc[o][v] = sum over KS k-steps of vpdpbusd(planes at base + koff[k] + 16 v,
+/// broadcast weight dword w[k * 8 + o]). Starts from 0 (clang keeps the 24 accumulators in
+/// registers only that way; corrections are added after the loop).
+VNNI INLINE void vk_tile_dot(const uint32_t *base, const int32_t *koff, int KS, const int32_t *w,
+                             const int NV, const int NO, __m512i acc[8][3]) {
+    for (int o = 0; o < NO; o++) for (int v = 0; v < NV; v++) acc[o][v] = _mm512_setzero_si512();
+    for (int k = 0; k < KS; k++) {
+        const uint32_t *x0 = base + koff[k];
+        __m512i x[3];
+        for (int v = 0; v < NV; v++) x[v] = _mm512_loadu_si512(x0 + v * 16);
+        for (int o = 0; o < NO; o++) {
+            __m512i wb = _mm512_set1_epi32(w[(size_t)k * 8 + o]);
+            for (int v = 0; v < NV; v++) acc[o][v] = _mm512_dpbusd_epi32(acc[o][v], x[v], wb);
+        }
+    }
+}
+
+/// Requantizes a tile (output channels oc0..oc0+NO): + cb (the zero-point correction, with the
+/// bias folded in when c->nosat), then requant512_nosat or requant512 — in constant-trip loops,
+/// so the accumulators stay in registers.
+VNNI INLINE void vk_tile_requant(const vk_conv *c, __m512i acc[8][3], const int32_t *cb, const int32_t *bias,
+                                 const float *ratio, int oc0, const int NV, const int NO, __m128i q[8][3]) {
+    const vk_conv_shape *s = &c->s;
+    const __m512 flo = _mm512_set1_ps((float)(s->out_min - s->output_zero_point));
+    const __m512 fhi = _mm512_set1_ps((float)(s->out_max - s->output_zero_point));
+    const __m512i vzy = _mm512_set1_epi32(s->output_zero_point);
+    for (int o = 0; o < NO; o++) {
+        int oc = oc0 + o;
+        for (int v = 0; v < NV; v++)
+            q[o][v] = c->nosat ? requant512_nosat(_mm512_add_epi32(acc[o][v], _mm512_set1_epi32(cb[oc])), _mm512_set1_ps(ratio[oc]), flo, fhi, vzy)
+                               : requant512(_mm512_add_epi32(acc[o][v], _mm512_set1_epi32(cb[oc])), bias[oc], ratio[oc],
+                                            s->output_zero_point, s->out_min, s->out_max);
+    }
+}
+
 #endif
 #endif

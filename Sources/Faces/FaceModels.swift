@@ -13,17 +13,22 @@ public struct ModelMismatch: Error, CustomStringConvertible, Equatable {
 /// Planar NCHW float tensor from an RGB image: `value(channelByte)` per element, channels in
 /// `order` (0 = R, 1 = G, 2 = B).
 func planarTensor(_ img: RGBImage, order: [Int], _ value: (UInt8) -> Float) -> Tensor {
+    var v = [Float](repeating: 0, count: 3 * img.width * img.height)
+    v.withUnsafeMutableBufferPointer { writePlanar(img, order: order, into: $0, value) }
+    return Tensor(shape: [1, 3, img.height, img.width], values: v)
+}
+
+/// Interleaved RGB → planar float (channel `c` of the output is `order[c]` of the input),
+/// written straight into a model's input buffer.
+func writePlanar(_ img: RGBImage, order: [Int], into out: UnsafeMutableBufferPointer<Float>, _ value: (UInt8) -> Float) {
     let hw = img.width * img.height
-    var v = [Float](repeating: 0, count: 3 * hw)
+    precondition(out.count >= 3 * hw)
     img.pixels.withUnsafeBufferPointer { p in
-        v.withUnsafeMutableBufferPointer { out in
-            for (c, src) in order.enumerated() {
-                let base = c * hw
-                for i in 0..<hw { out[base + i] = value(p[3 * i + src]) }
-            }
+        for (c, src) in order.enumerated() {
+            let base = c * hw
+            for i in 0..<hw { out[base + i] = value(p[3 * i + src]) }
         }
     }
-    return Tensor(shape: [1, 3, img.height, img.width], values: v)
 }
 
 /// MediaPipe BlazeFace (full range) on Vigil's engine: 192x192 RGB in [-1, 1], NCHW.
@@ -52,10 +57,17 @@ public final class BlazeFaceModel: DetectorModel {
     }
 
     public func detect(input: RGBImage) throws -> [Detection] {
-        let t = planarTensor(input, order: [0, 1, 2]) { Float($0) / 127.5 - 1 }
-        let out = try session.run([inputName: t])
-        guard let reg = out[regressorsName], let sc = out[scoresName] else { return [] }
-        return decoder.decode(regressors: reg.values, scores: sc.values).map {
+        guard input.width == inputSize.width, input.height == inputSize.height else {
+            throw InferenceError.wrongInputShape(name: inputName, expected: [1, 3, inputSize.height, inputSize.width], got: [1, 3, input.height, input.width])
+        }
+        var reg: [Float] = [], sc: [Float] = []
+        try session.run(fill: { _, buffer in
+            writePlanar(input, order: [0, 1, 2], into: buffer) { Float($0) / 127.5 - 1 }
+        }, read: { i, values in
+            if session.outputs[i].name == regressorsName { reg = Array(values) }
+            if session.outputs[i].name == scoresName { sc = Array(values) }
+        })
+        return decoder.decode(regressors: reg, scores: sc).map {
             $0.mapped(scaleX: Double(inputSize.width), scaleY: Double(inputSize.height), dx: 0, dy: 0)
         }
     }
@@ -115,7 +127,12 @@ public final class DlibEmbedder: FaceEmbedder {
 
     /// The embedding of an aligned chip, or nil when the output is degenerate.
     public func embed(chip: RGBImage) throws -> Embedding? {
-        let out = try session.run([inputName: planarTensor(chip, order: [0, 1, 2]) { Float($0) }])
-        return out[outputName].flatMap { Embedding(raw: $0.values) }
+        guard chip.width == 150, chip.height == 150 else {
+            throw InferenceError.wrongInputShape(name: inputName, expected: [1, 3, 150, 150], got: [1, 3, chip.height, chip.width])
+        }
+        var raw: [Float] = []
+        try session.run(fill: { _, buffer in writePlanar(chip, order: [0, 1, 2], into: buffer) { Float($0) } },
+                        read: { i, values in if session.outputs[i].name == outputName { raw = Array(values) } })
+        return Embedding(raw: raw)
     }
 }

@@ -44,6 +44,13 @@ public struct FastBackend: Int8Backend {
         return isa == .auto || isa.rawValue > best.rawValue ? best : isa
     }
 
+    /// The int8 multiply-accumulate peak of one core on this backend's path, measured now for
+    /// about `seconds` (VNNI vpdpbusd, AVX2 vpmaddwd, NEON sdot/smlal; 0 on the scalar path) —
+    /// the yardstick the benchmark holds the embedder against.
+    public func measuredPeakMACsPerSecond(seconds: Double = 0.2) -> Double {
+        vk_int8_peak_macs(isa.rawValue, seconds)
+    }
+
     public var name: String { threads == 1 ? "fast-\(effectiveISA)" : "fast-\(effectiveISA)-\(threads)t" }
 
     // Packing weights can fail only if memory runs out; the reference kernel (same results, no

@@ -154,6 +154,7 @@ enum FloatKernels {
     /// clipping the column range, not tested per pixel.
     static func conv(_ c: FloatConv, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
         let d = c.geometry
+        if d.isPointwise { return pointwiseConv(c, x, y) }
         let cinPerGroup = d.inChannels / d.groups, coutPerGroup = d.outChannels / d.groups
         let inPlane = d.inHeight * d.inWidth, outPlane = d.outHeight * d.outWidth
         let sw = d.strideW
@@ -188,6 +189,54 @@ enum FloatKernels {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// 1x1 stride-1 unpadded conv (BlazeFace's output heads): 16 pixels x 4 output channels of
+    /// accumulators held in registers over the input channels, instead of a read-modify-write of
+    /// the output row per input channel. Each output is still bias + w0·x0 + w1·x1 + … in input
+    /// channel order, so the result is identical to the general loop's.
+    static func pointwiseConv(_ c: FloatConv, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+        let d = c.geometry
+        let cin = d.inChannels, cout = d.outChannels, plane = d.outHeight * d.outWidth
+        let main = plane & ~7
+        let raw = UnsafeRawPointer(x)
+        c.weights.withUnsafeBufferPointer { wb in
+            let w = wb.baseAddress!
+            var oc = 0
+            while oc < cout {
+                // 4 output channels x 8 pixels: 8 SSE accumulators, fits the 16 x86-64 baseline registers.
+                let n = min(4, cout - oc)
+                let o1 = min(oc + 1, cout - 1), o2 = min(oc + 2, cout - 1), o3 = min(oc + 3, cout - 1)
+                let w0 = w + oc * cin, w1 = w + o1 * cin, w2 = w + o2 * cin, w3 = w + o3 * cin
+                let b0 = c.bias[oc], b1 = c.bias[o1], b2 = c.bias[o2], b3 = c.bias[o3]
+                var p = 0
+                while p < main {
+                    var a0 = SIMD8<Float>(repeating: b0), a1 = SIMD8<Float>(repeating: b1)
+                    var a2 = SIMD8<Float>(repeating: b2), a3 = SIMD8<Float>(repeating: b3)
+                    var src = raw + p * 4
+                    for ic in 0..<cin {
+                        let v = src.loadUnaligned(as: SIMD8<Float>.self)
+                        a0 += w0[ic] * v; a1 += w1[ic] * v; a2 += w2[ic] * v; a3 += w3[ic] * v
+                        src += plane * 4
+                    }
+                    let out = UnsafeMutableRawPointer(y + oc * plane + p)
+                    out.storeBytes(of: a0, as: SIMD8<Float>.self)
+                    if n > 1 { (out + plane * 4).storeBytes(of: a1, as: SIMD8<Float>.self) }
+                    if n > 2 { (out + plane * 8).storeBytes(of: a2, as: SIMD8<Float>.self) }
+                    if n > 3 { (out + plane * 12).storeBytes(of: a3, as: SIMD8<Float>.self) }
+                    p += 8
+                }
+                for j in 0..<n {
+                    let wj = w + (oc + j) * cin
+                    for q in main..<plane {
+                        var acc = c.bias[oc + j]
+                        for ic in 0..<cin { acc += wj[ic] * x[ic * plane + q] }
+                        y[(oc + j) * plane + q] = acc
+                    }
+                }
+                oc += n
             }
         }
     }

@@ -117,6 +117,21 @@ public final class InferenceSession {
         return result
     }
 
+    /// Runs the model without Tensor copies, for hot loops: `fill` writes input `i` (the planned
+    /// shape of `inputs[i]`, C order) straight into the session's arena, `read` sees output `i`
+    /// (as `outputs[i]`) in place — valid only during the call.
+    public func run(fill: (_ input: Int, _ values: UnsafeMutableBufferPointer<Float>) throws -> Void,
+                    read: (_ output: Int, _ values: UnsafeBufferPointer<Float>) throws -> Void) throws {
+        for (i, input) in plan.inputs.enumerated() {
+            let v = plan.values[input.value]
+            try fill(i, UnsafeMutableBufferPointer(start: f32(input.value), count: v.count))
+        }
+        for step in plan.steps { perform(step) }
+        for (i, o) in plan.outputs.enumerated() {
+            try read(i, UnsafeBufferPointer(start: f32(o.value), count: plan.values[o.value].count))
+        }
+    }
+
     /// Runs the model and returns the outputs in their own quantization (for LSB comparisons).
     /// Outputs computed in float (no QuantizeLinear before them) are left out.
     public func runQuantized(_ feeds: [String: Tensor]) throws -> [String: QuantizedTensor] {

@@ -67,12 +67,38 @@ public func vigilBenchModelRun(
     guard let handle, let input, count > 0 else { return BenchStatus.invalidArgument.rawValue }
     let m = Unmanaged<BenchModel>.fromOpaque(handle).takeUnretainedValue()
     guard Int(count) == m.shape.reduce(1, *) else { return BenchStatus.invalidArgument.rawValue }
-    let t = Tensor(shape: m.shape, values: Array(UnsafeBufferPointer(start: input, count: Int(count))))
-    guard let result = try? m.session.run([m.inputName: t]), let first = m.session.outputs.first,
-          let values = result[first.name]?.values else { return BenchStatus.otherError.rawValue }
-    if let out { for i in 0..<min(values.count, Int(outCapacity)) { out[i] = values[i] } }
+    // The in-place API (what the face models use): input written into the arena, the first
+    // output copied out — the same two copies onnxruntime's Python binding makes.
+    do {
+        try m.session.run(fill: { _, buffer in
+            buffer.baseAddress!.update(from: input, count: min(buffer.count, Int(count)))
+        }, read: { i, values in
+            guard i == 0, let out else { return }
+            out.update(from: values.baseAddress!, count: min(values.count, Int(outCapacity)))
+        })
+    } catch { return BenchStatus.otherError.rawValue }
     return BenchStatus.ok.rawValue
 }
+
+/// The int8 multiply-accumulate peak of one core (MACs per second) on the fast backend's best
+/// path, measured for about `seconds`.
+@_cdecl("vigil_bench_int8_peak")
+public func vigilBenchInt8Peak(_ seconds: Double) -> Double {
+    FastBackend().measuredPeakMACsPerSecond(seconds: seconds)
+}
+
+/// The name of the fast backend's best path on this CPU (static storage, NUL-terminated).
+@_cdecl("vigil_bench_isa")
+public func vigilBenchISA() -> UnsafePointer<CChar>? {
+    UnsafePointer(isaName)
+}
+
+nonisolated(unsafe) private let isaName: UnsafeMutablePointer<CChar> = {
+    let s = Array("\(FastBackend.bestISA)".utf8CString)
+    let p = UnsafeMutablePointer<CChar>.allocate(capacity: s.count)
+    p.initialize(from: s, count: s.count)
+    return p
+}()
 
 @_cdecl("vigil_bench_model_close")
 public func vigilBenchModelClose(_ handle: UnsafeMutableRawPointer?) {

@@ -91,6 +91,11 @@ void vk_quantize(const float *x, int8_t *y, int64_t count, float scale, int32_t 
 /// DequantizeLinear as Inference.QuantParams.dequantize: y = float(q - zp) * scale.
 void vk_dequantize(const int8_t *q, float *y, int64_t count, float scale, int32_t zero_point, int isa);
 
+/// The int8 multiply-accumulate peak of one core on path `isa` (MACs per second), measured for
+/// about `seconds` (best of repeated short runs): VNNI vpdpbusd, AVX2 vpmaddwd, NEON sdot or
+/// smlal. 0 for the scalar path.
+double vk_int8_peak_macs(int isa, double seconds);
+
 #ifdef __cplusplus
 }
 #endif

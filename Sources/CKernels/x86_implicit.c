@@ -1,0 +1,227 @@
+// Implicit-GEMM AVX-512 VNNI convolution (groups == 1, zero weight zero points, P > VK_SMALL_MAX_P).
+// The im2col kernel in x86.c copies K x P bytes (9x the input for 3x3) twice per run; this one
+// reads the input in place:
+//   input, converted once per run: u8 (x + 128) NC4HW4 padded planes, 4 input channels per dword
+//     (channels past in_c: weight 0, any byte), borders zx + 128 (the value the correction
+//     cancels); with stride s > 1 each padded plane is split into s_h x s_w phase planes
+//     (row % s_h, col % s_w), so for any tap the inputs of consecutive outputs are consecutive.
+//   wide pixel grid: outputs are computed at p = oy * W + ox for ox in [0, W), W = the phase
+//     planes' row width (>= out_w); columns ox >= out_w are garbage, never stored. For k =
+//     (ic4, ky, kx) the 16 dwords of pixels p..p+15 are ONE 64-byte load at
+//     plane(ic4, phase(ky, kx)) + (qy * W + qx + p) * 4.
+//   weights, packed once: [oc / 8][ic4][ky][kx][8 oc] dwords of 4 s8 (input channels 4*ic4..+3,
+//     0 past in_c), broadcast per output channel; micro-kernel NV (<= 3) pixel vectors x NO
+//     (<= 8) output channels of vpdpbusd accumulators, as mk_vnni.
+// Correction: weight zero points are all 0 here (if some is not, prepare declines: the per-pixel
+// zw * sum(x) term would need the input sums, which the im2col path computes), so
+//   acc = sum xu * w - zxu * sum(w)  (wrapping, exact mod 2^32 like the reference).
+// Requantisation: mk_vnni's (requant512_nosat with the bias folded when c->nosat, else requant512).
+#include "internal.h"
+#if defined(__x86_64__)
+#include "x86_common.h"
+#include <string.h>
+#ifndef VK_SMALL_MAX_P
+#define VK_SMALL_MAX_P 144
+#endif
+
+int vk_implicit_allow_all = 0;
+int vk_implicit_oc_outer = 0;  // test hook: 1 = oc blocks outer (measured: same speed as pixel blocks outer)  // test hook: 1 = ignore the measured rule (not the hard limits)
+
+int vk_conv_implicit_prepare(struct vk_conv *c) {
+    const vk_conv_shape *s = &c->s;
+    if (c->im_mem) return 1;
+    if (c->isa != vk_isa_avx512vnni || s->groups != 1 || c->nsub || c->need_zw || c->wdw || c->sm_mem) return 0;
+    if (c->P <= VK_SMALL_MAX_P || s->in_c < 1 || s->out_c < 1) return 0;
+    int pointwise = s->k_h == 1 && s->k_w == 1 && s->stride_h == 1 && s->stride_w == 1;
+    if (!vk_implicit_allow_all && pointwise) return 0;  // measured: see the harness's --bench
+    int kH = s->k_h, kW = s->k_w, sh = s->stride_h, sw = s->stride_w, T = kH * kW;
+    int PH = (s->out_h - 1) * sh + (kH - 1) * s->dil_h + 1;
+    if (PH < s->pad_top + s->in_h) PH = s->pad_top + s->in_h;
+    int PW = (s->out_w - 1) * sw + (kW - 1) * s->dil_w + 1;
+    if (PW < s->pad_left + s->in_w) PW = s->pad_left + s->in_w;
+    int Hq = (PH + sh - 1) / sh, W = (PW + sw - 1) / sw;
+    int IC4 = (s->in_c + 3) / 4, KK = IC4 * T, OCB = (s->out_c + 7) / 8;
+    // Measured rule (Tests/kernels/implicit_conv_test.c --bench, Zen 4): the work here is KK dword
+    // steps x out_h * W wide pixels, im2col's K4 x P (plus its copies). Channel padding (in_c % 4)
+    // and the wide grid's garbage columns cost lanes: wins at ratios 1.06-1.12 (1.17-1.34x), losses
+    // at 1.30-1.38 (3-channel first convs, 0.82-0.98x). Pointwise 1x1 stride 1 (read in place by
+    // im2col_pointwise already) lost 0.56-0.93x: declined.
+    double ratio = (double)KK * s->out_h * W / ((double)c->K4 * c->P);
+    if (!vk_implicit_allow_all && ratio > 1.2) return 0;
+    size_t wbytes = (size_t)OCB * KK * 32, vbytes = ((sizeof(int32_t) * (size_t)OCB * 8) + 63) & ~(size_t)63;
+    size_t tbytes = ((sizeof(int32_t) * (size_t)KK) + 63) & ~(size_t)63;
+    size_t total = wbytes + 3 * vbytes + tbytes;
+    uint8_t *mem = vk_scratch(total);
+    if (!mem) return 0;
+    memset(mem, 0, total);
+    c->im_w = (int32_t *)mem;
+    c->im_cb = (int32_t *)(mem + wbytes);
+    c->im_bias = (int32_t *)(mem + wbytes + vbytes);
+    c->im_ratio = (float *)(mem + wbytes + 2 * vbytes);
+    c->im_koff = (int32_t *)(mem + wbytes + 3 * vbytes);
+    size_t blk = (size_t)Hq * W * sh * sw;
+    if ((size_t)IC4 * blk > (size_t)INT32_MAX / 2) { free(mem); return 0; }
+    for (int b = 0; b < IC4; b++)
+        for (int ky = 0; ky < kH; ky++)
+            for (int kx = 0; kx < kW; kx++) {
+                int dy = ky * s->dil_h, dx = kx * s->dil_w;
+                c->im_koff[b * T + ky * kW + kx] = (int32_t)(b * blk + (size_t)(((dy % sh) * sw + dx % sw) * Hq + dy / sh) * W + dx / sw);
+            }
+    uint32_t zxu = (uint32_t)(s->input_zero_point + 128);
+    int8_t *wb = (int8_t *)c->im_w;
+    for (int o = 0; o < s->out_c; o++) {
+        uint32_t sum = 0;
+        const int8_t *wo = c->w + (size_t)o * c->K;
+        for (int ic = 0; ic < s->in_c; ic++)
+            for (int t = 0; t < T; t++) {
+                int8_t v = wo[(size_t)ic * T + t];
+                wb[(((size_t)(o / 8) * KK + (size_t)(ic / 4) * T + t) * 8 + o % 8) * 4 + ic % 4] = v;
+                sum += (uint32_t)(int32_t)v;
+            }
+        uint32_t corr = 0u - zxu * sum;
+        c->im_cb[o] = (int32_t)(c->nosat ? corr + (uint32_t)c->bias[o] : corr);
+        c->im_bias[o] = c->bias[o];
+        c->im_ratio[o] = c->ratio[o];
+    }
+    c->im_T = T; c->im_ic4 = IC4; c->im_kk = KK; c->im_hq = Hq; c->im_wq = W;
+    c->im_mem = mem;
+    return 1;
+}
+
+/// planes[ic4][phase][Hq][W] dwords: borders zx + 128, interior the input's 4 channels x + 128.
+VNNI __attribute__((noinline)) static void im_pack(const vk_conv *c, const int8_t *input, uint32_t *planes, size_t total) {
+    const vk_conv_shape *s = &c->s;
+    const int inH = s->in_h, inW = s->in_w, HW = inH * inW, IC = s->in_c, IC4 = c->im_ic4;
+    const int sh = s->stride_h, sw = s->stride_w, Hq = c->im_hq, W = c->im_wq;
+    const size_t phsz = (size_t)Hq * W, blk = phsz * sh * sw;
+    uint32_t zxu = (uint32_t)(uint8_t)(s->input_zero_point + 128) * 0x01010101u;
+    {
+        __m512i z = _mm512_set1_epi32((int)zxu);
+        size_t i = 0;
+        for (; i + 16 <= total; i += 16) _mm512_store_si512(planes + i, z);
+        for (; i < total; i++) planes[i] = zxu;
+    }
+    const __m128i flip = _mm_set1_epi8((char)0x80);
+    for (int b = 0; b < IC4; b++) {
+        const int8_t *src[4];
+        for (int j = 0; j < 4; j++) src[j] = 4 * b + j < IC ? input + (size_t)(4 * b + j) * HW : NULL;
+        uint32_t *pb = planes + (size_t)b * blk;
+        for (int iy = 0; iy < inH; iy++) {
+            int y = iy + s->pad_top;
+            uint32_t *prow = pb + (size_t)(y % sh) * sw * phsz + (size_t)(y / sh) * W;
+            for (int ix = 0; ix < inW; ix += 16) {
+                int n = inW - ix;
+                __mmask16 m = n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
+                __m128i v[4];
+                for (int j = 0; j < 4; j++)
+                    v[j] = src[j] ? _mm_xor_si128(_mm_maskz_loadu_epi8(m, src[j] + (size_t)iy * inW + ix), flip) : _mm_setzero_si128();
+                __m128i ablo = _mm_unpacklo_epi8(v[0], v[1]), abhi = _mm_unpackhi_epi8(v[0], v[1]);
+                __m128i cdlo = _mm_unpacklo_epi8(v[2], v[3]), cdhi = _mm_unpackhi_epi8(v[2], v[3]);
+                __m512i w = _mm512_inserti32x4(_mm512_castsi128_si512(_mm_unpacklo_epi16(ablo, cdlo)), _mm_unpackhi_epi16(ablo, cdlo), 1);
+                w = _mm512_inserti32x4(w, _mm_unpacklo_epi16(abhi, cdhi), 2);
+                w = _mm512_inserti32x4(w, _mm_unpackhi_epi16(abhi, cdhi), 3);
+                int x0 = ix + s->pad_left;
+                if (sw == 1) {
+                    _mm512_mask_storeu_epi32(prow + x0, m, w);
+                } else if (sw == 2) {
+                    // Even lanes to the low half, odd lanes to the high half: column x0 + j goes to
+                    // phase (x0 + j) % 2, column (x0 + j) / 2.
+                    __m512i d = _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15), w);
+                    int ne = (n + 1) / 2, no = n / 2;
+                    if (ne > 8) ne = 8;
+                    if (no > 8) no = 8;
+                    int pe = x0 & 1, po = pe ^ 1;   // phases of the even / odd lanes
+                    _mm256_mask_storeu_epi32(prow + (size_t)pe * phsz + x0 / 2, (__mmask8)((1u << ne) - 1), _mm512_castsi512_si256(d));
+                    if (no > 0)
+                        _mm256_mask_storeu_epi32(prow + (size_t)po * phsz + (x0 + 1) / 2, (__mmask8)((1u << no) - 1), _mm512_extracti64x4_epi64(d, 1));
+                } else {
+                    // Lane j is column x0 + j: phase (x0 + j) % sw, column (x0 + j) / sw.
+                    int r0 = x0 % sw;
+                    for (int px = 0; px < sw; px++) {
+                        int d = (px - r0 + sw) % sw;   // first lane of this phase
+                        if (d >= n || d >= 16) continue;
+                        __mmask16 pm = 0;
+                        for (int j = d; j < 16; j += sw) pm |= (__mmask16)(1u << j);
+                        pm &= m;
+                        int cnt = __builtin_popcount(pm);
+                        __m512i cv = _mm512_maskz_compress_epi32(pm, w);
+                        _mm512_mask_storeu_epi32(prow + (size_t)px * phsz + (x0 + d) / sw, (__mmask16)((1u << cnt) - 1), cv);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// NV pixel vectors (wide pixels p0..) x NO output channels (oc block ob).
+VNNI INLINE void im_mk(const vk_conv *c, const uint32_t *planes, int ob, int p0, const int NV, const int NO,
+                       const int *segn, const int32_t (*sego)[17], const __mmask16 (*segm)[17], int8_t *output) {
+    __m512i acc[8][3];
+    vk_tile_dot(planes + p0, c->im_koff, c->im_kk, c->im_w + (size_t)ob * c->im_kk * 8, NV, NO, acc);
+    const int P = c->P;
+    __m128i q[8][3];
+    vk_tile_requant(c, acc, c->im_cb, c->im_bias, c->im_ratio, ob * 8, NV, NO, q);
+    for (int v = 0; v < NV; v++)
+        for (int i = 0; i < segn[v]; i++) {
+            int8_t *dst = output + (size_t)ob * 8 * P + sego[v][i];
+            __mmask16 m = segm[v][i];
+            for (int o = 0; o < NO; o++) _mm_mask_storeu_epi8(dst + (size_t)o * P, m, q[o][v]);
+        }
+}
+
+VNNI void vk_conv_run_implicit_vnni(const vk_conv *c, const int8_t *input, int8_t *output) {
+    const vk_conv_shape *s = &c->s;
+    if (!c->im_mem) { vk_conv_run_scalar(c, input, output); return; }
+    const int W = c->im_wq, outW = s->out_w, outH = s->out_h;
+    const size_t blk = (size_t)c->im_hq * W * s->stride_h * s->stride_w;
+    const size_t total = (size_t)c->im_ic4 * blk + (size_t)W + 64;   // slack: the wide grid's over-reads
+    uint32_t *planes = vk_scratch(total * 4);
+    if (!planes) { vk_conv_run_scalar(c, input, output); return; }
+    im_pack(c, input, planes, total);
+    const int Pw = outH * W, NVT = (Pw + 15) / 16, OCB = (s->out_c + 7) / 8;
+    // Store segments of each vector: lanes of one output row with ox < out_w.
+    int *segn = malloc(sizeof(int) * (size_t)NVT + (sizeof(int32_t) + sizeof(__mmask16)) * 17 * (size_t)NVT);
+    if (!segn) { free(planes); vk_conv_run_scalar(c, input, output); return; }
+    int32_t (*sego)[17] = (int32_t (*)[17])(segn + NVT);
+    __mmask16 (*segm)[17] = (__mmask16 (*)[17])(sego + NVT);
+    for (int v = 0; v < NVT; v++) {
+        int p = v * 16, k = 0;
+        for (int l = 0; l < 16;) {
+            int pp = p + l, oy = pp / W, ox = pp - oy * W;
+            if (oy >= outH) break;
+            int rowleft = W - ox, take = rowleft < 16 - l ? rowleft : 16 - l;
+            int valid = outW - ox; if (valid > take) valid = take;
+            if (valid > 0) {
+                sego[v][k] = oy * outW + ox - l;   // lane l lands at output row oy, column ox
+                segm[v][k] = (__mmask16)(((1u << valid) - 1) << l);
+                k++;
+            }
+            l += take;
+        }
+        segn[v] = k;
+    }
+    #define CASE(NV, NO) case (NV) * 16 + (NO): im_mk(c, planes, ob, p0v * 16, NV, NO, segn + p0v, sego + p0v, segm + p0v, output); break;
+    #define TILE() do { \
+        int nv = NVT - p0v < 3 ? NVT - p0v : 3, no = s->out_c - ob * 8 < 8 ? s->out_c - ob * 8 : 8; \
+        switch (nv * 16 + no) { \
+            CASE(3, 8) CASE(3, 7) CASE(3, 6) CASE(3, 5) CASE(3, 4) CASE(3, 3) CASE(3, 2) CASE(3, 1) \
+            CASE(2, 8) CASE(2, 7) CASE(2, 6) CASE(2, 5) CASE(2, 4) CASE(2, 3) CASE(2, 2) CASE(2, 1) \
+            CASE(1, 8) CASE(1, 7) CASE(1, 6) CASE(1, 5) CASE(1, 4) CASE(1, 3) CASE(1, 2) CASE(1, 1) \
+        } } while (0)
+    if (vk_implicit_oc_outer) {
+        for (int ob = 0; ob < OCB; ob++)
+            for (int p0v = 0; p0v < NVT; p0v += 3) TILE();
+    } else {
+        for (int p0v = 0; p0v < NVT; p0v += 3)
+            for (int ob = 0; ob < OCB; ob++) TILE();
+    }
+    #undef TILE
+    #undef CASE
+    free(segn);
+    free(planes);
+}
+
+#else
+int vk_conv_implicit_prepare(struct vk_conv *c) { (void)c; return 0; }
+void vk_conv_run_implicit_vnni(const struct vk_conv *c, const int8_t *input, int8_t *output) { vk_conv_run_scalar(c, input, output); }
+#endif
