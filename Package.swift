@@ -74,6 +74,6 @@ let package = Package(
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "VigilTestSupport"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "FastKernels", "Faces", "VigilTestSupport"]),
         // Whole-pipeline accuracy on real photos with the generated models (make models).
-        .testTarget(name: "AccuracyTests", dependencies: ["Faces", "Pipeline", "Inference", "VigilTestSupport"]),
+        .testTarget(name: "AccuracyTests", dependencies: ["Faces", "Pipeline", "Inference", "FastKernels", "VigilTestSupport"]),
     ]
 )

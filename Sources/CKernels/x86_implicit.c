@@ -40,6 +40,12 @@ int vk_conv_implicit_prepare(struct vk_conv *c) {
     int PW = (s->out_w - 1) * sw + (kW - 1) * s->dil_w + 1;
     if (PW < s->pad_left + s->in_w) PW = s->pad_left + s->in_w;
     int Hq = (PH + sh - 1) / sh, W = (PW + sw - 1) / sw;
+    // Shared padding columns (stride 1 across): the right padding of row y is the left padding of
+    // row y + 1 (the same cells, zx + 128), so W = pad_left + in_w. A valid output reads columns
+    // up to PW - 1 < W + pad_left: past W it lands in the next row's (or, after the last row, the
+    // next phase plane's / ic4 block's first row's, or the slack's) first pad_left columns, all
+    // borders. Needs W >= out_w so the rows of the wide grid do not overlap.
+    if (sw == 1 && PW - (s->pad_left + s->in_w) <= s->pad_left && s->pad_left + s->in_w >= s->out_w) W = s->pad_left + s->in_w;
     int IC4 = (s->in_c + 3) / 4, KK = IC4 * T, OCB = (s->out_c + 7) / 8;
     // Measured rule (Tests/kernels/implicit_conv_test.c --bench, Zen 4): the work here is KK dword
     // steps x out_h * W wide pixels, im2col's K4 x P (plus its copies). Channel padding (in_c % 4)
@@ -102,6 +108,61 @@ VNNI __attribute__((noinline)) static void im_pack(const vk_conv *c, const int8_
         for (; i < total; i++) planes[i] = zxu;
     }
     const __m128i flip = _mm_set1_epi8((char)0x80);
+    if (sw == 1) {
+        // 64 pixels of the flattened input plane per step (4 zmm loads, in-lane byte / word
+        // interleave, 4x4 transpose of 128-bit lanes), each 16-pixel vector stored in row pieces.
+        const __m512i flip512 = _mm512_set1_epi8((char)0x80);
+        // Row pieces of each 16-pixel vector (the same for every ic4 block): lanes [l, l + take)
+        // go to block offset poff + l .. (poff = destination of lane 0, may be "negative").
+        const int NV16 = (HW + 15) / 16, maxp = NV16 + inH;
+        int *pst = malloc(sizeof(int) * ((size_t)NV16 + 1 + (size_t)maxp) + sizeof(__mmask16) * (size_t)maxp);
+        if (!pst) goto generic;   // out of memory: the per-row path below
+        int *poff = pst + NV16 + 1;
+        __mmask16 *pm = (__mmask16 *)(poff + maxp);
+        int np = 0;
+        for (int v = 0; v < NV16; v++) {
+            int ps = 16 * v, cnt = HW - ps < 16 ? HW - ps : 16;
+            pst[v] = np;
+            for (int l = 0; l < cnt;) {
+                int i = ps + l, iy = i / inW, ix = i - iy * inW;
+                int take = inW - ix < cnt - l ? inW - ix : cnt - l;
+                int y = iy + s->pad_top;
+                poff[np] = (int)((size_t)(y % sh) * phsz + (size_t)(y / sh) * W) + s->pad_left + ix - l;
+                pm[np] = (__mmask16)(((1u << take) - 1) << l);
+                np++;
+                l += take;
+            }
+        }
+        pst[NV16] = np;
+        for (int b = 0; b < IC4; b++) {
+            const int8_t *src[4];
+            for (int j = 0; j < 4; j++) src[j] = 4 * b + j < IC ? input + (size_t)(4 * b + j) * HW : NULL;
+            uint32_t *pb = planes + (size_t)b * blk;
+            for (int i0 = 0; i0 < HW; i0 += 64) {
+                int n = HW - i0;
+                __mmask64 m = n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1);
+                __m512i v[4];
+                for (int j = 0; j < 4; j++)
+                    v[j] = src[j] ? _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, src[j] + i0), flip512) : _mm512_setzero_si512();
+                __m512i ablo = _mm512_unpacklo_epi8(v[0], v[1]), abhi = _mm512_unpackhi_epi8(v[0], v[1]);
+                __m512i cdlo = _mm512_unpacklo_epi8(v[2], v[3]), cdhi = _mm512_unpackhi_epi8(v[2], v[3]);
+                __m512i r0 = _mm512_unpacklo_epi16(ablo, cdlo), r1 = _mm512_unpackhi_epi16(ablo, cdlo);
+                __m512i r2 = _mm512_unpacklo_epi16(abhi, cdhi), r3 = _mm512_unpackhi_epi16(abhi, cdhi);
+                // r_j lane l = pixels 16 l + 4 j .. + 3: out_q = (r0, r1, r2, r3) lane q.
+                __m512i t0 = _mm512_shuffle_i32x4(r0, r1, 0x44), t1 = _mm512_shuffle_i32x4(r2, r3, 0x44);
+                __m512i t2 = _mm512_shuffle_i32x4(r0, r1, 0xEE), t3 = _mm512_shuffle_i32x4(r2, r3, 0xEE);
+                __m512i o[4] = {_mm512_shuffle_i32x4(t0, t1, 0x88), _mm512_shuffle_i32x4(t0, t1, 0xDD),
+                                _mm512_shuffle_i32x4(t2, t3, 0x88), _mm512_shuffle_i32x4(t2, t3, 0xDD)};
+                int v0 = i0 / 16, vn = NV16 - v0 < 4 ? NV16 - v0 : 4;
+                for (int q = 0; q < vn; q++)
+                    for (int k = pst[v0 + q]; k < pst[v0 + q + 1]; k++)   // masked: lanes outside pm[k] not touched
+                        _mm512_mask_storeu_epi32((void *)((uintptr_t)pb + (uintptr_t)(intptr_t)poff[k] * 4), pm[k], o[q]);
+            }
+        }
+        free(pst);
+        return;
+    }
+generic:
     for (int b = 0; b < IC4; b++) {
         const int8_t *src[4];
         for (int j = 0; j < 4; j++) src[j] = 4 * b + j < IC ? input + (size_t)(4 * b + j) * HW : NULL;

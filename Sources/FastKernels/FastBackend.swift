@@ -31,9 +31,16 @@ public struct FastBackend: Int8Backend {
     public let threads: Int
     let reference = ReferenceBackend()
 
-    public init(isa: ISA = .auto, threads: Int = 1) {
+    /// Layers with fewer multiply-accumulates than this run on one thread even when `threads` > 1:
+    /// waking the pool and converting the input once per thread costs more than a small layer
+    /// gains (most of BlazeFace's 100 layers). 0 splits every layer (the exactness tests do).
+    public let minimumMACsToSplit: Int
+    public static let defaultMinimumMACsToSplit = 4_000_000
+
+    public init(isa: ISA = .auto, threads: Int = 1, minimumMACsToSplit: Int = FastBackend.defaultMinimumMACsToSplit) {
         self.isa = isa
         self.threads = min(max(threads, 1), 64)
+        self.minimumMACsToSplit = max(minimumMACsToSplit, 0)
     }
 
     /// The best path on this CPU.
@@ -56,10 +63,11 @@ public struct FastBackend: Int8Backend {
     // Packing weights can fail only if memory runs out; the reference kernel (same results, no
     // packed copy) takes over rather than the process dying.
     public func makeConv(_ d: ConvDescriptor) -> any Int8Kernel {
-        FastConv(d, isa: isa, threads: threads) ?? ReferenceBackend().makeConv(d)
+        FastConv(d, isa: isa, threads: d.macs >= minimumMACsToSplit ? threads : 1) ?? ReferenceBackend().makeConv(d)
     }
     public func makeFullyConnected(_ d: FullyConnectedDescriptor) -> any Int8Kernel {
-        FastFullyConnected(d, isa: isa, threads: threads) ?? ReferenceBackend().makeFullyConnected(d)
+        FastFullyConnected(d, isa: isa, threads: d.rows * d.inFeatures * d.outFeatures >= minimumMACsToSplit ? threads : 1)
+            ?? ReferenceBackend().makeFullyConnected(d)
     }
     public func quantize(_ p: QuantParams, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Int8>, count: Int) {
         vk_quantize(x, y, Int64(count), p.scale, p.zeroPoint, isa.rawValue)

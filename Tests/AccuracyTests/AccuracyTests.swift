@@ -1,4 +1,6 @@
 import Faces
+import FastKernels
+import Inference
 import Imaging
 import Pipeline
 import Testing
@@ -39,6 +41,22 @@ struct AccuracyTests {
         let (img, _) = try ImageFile.load(Self.photos + "/" + name)
         let faces = try analyzer.analyze(img, embed: true)
         return try #require(faces.first?.embedding, "\(name): no embedded face")
+    }
+
+    /// The bar for the fast backend: embeddings of real faces from the fast and the
+    /// reference backend have cosine ≥ 0.9999 — here they must be identical, as every int8 step is.
+    @Test func fastAndReferenceBackendsGiveTheSameEmbeddings() throws {
+        let models = Self.repo + "/models"
+        let detector = try BlazeFaceModel(path: models + "/blazeface_full_int8.onnx")
+        let fast = FaceAnalyzer(detector: detector, embedder: try DlibEmbedder(path: models + "/dlib_resnet_int8.onnx", backend: FastBackend()))
+        let reference = FaceAnalyzer(detector: detector, embedder: try DlibEmbedder(path: models + "/dlib_resnet_int8.onnx", backend: ReferenceBackend()))
+        for name in ["obama.jpg", "biden.jpg"] {
+            let a = try largestFace(name, fast), b = try largestFace(name, reference)
+            let c = a.cosine(b)
+            print("\(name): fast vs reference embedding cosine \(c)")
+            #expect(c >= 0.9999)
+            #expect(a.values == b.values, "\(name): the fast backend's embedding differs from the reference's")
+        }
     }
 
     @Test func obamaPhotosMatchAndBidenDoesNot() throws {

@@ -32,7 +32,7 @@ import VigilCore
             let base = helper.run(one.makeConv(d), input, count)
             #expect(base == helper.run(ref.makeConv(d), input, count), "\(isa) trial \(trial): 1 thread vs reference")
             for t in FastBackendThreadsTests.threadCounts {
-                let out = helper.run(FastBackend(isa: isa, threads: t).makeConv(d), input, count)
+                let out = helper.run(FastBackend(isa: isa, threads: t, minimumMACsToSplit: 0).makeConv(d), input, count)
                 #expect(out == base, "\(isa) trial \(trial), \(t) threads: groups \(d.groups) cin \(d.inChannels) cout \(d.outChannels) in \(d.inHeight)x\(d.inWidth) k \(d.kernelHeight)x\(d.kernelWidth) s \(d.strideH),\(d.strideW)")
             }
         }
@@ -55,7 +55,7 @@ import VigilCore
             let base = helper.run(one.makeFullyConnected(d), input, count)
             #expect(base == helper.run(ref.makeFullyConnected(d), input, count), "\(isa) trial \(trial): 1 thread vs reference")
             for t in FastBackendThreadsTests.threadCounts {
-                let out = helper.run(FastBackend(isa: isa, threads: t).makeFullyConnected(d), input, count)
+                let out = helper.run(FastBackend(isa: isa, threads: t, minimumMACsToSplit: 0).makeFullyConnected(d), input, count)
                 #expect(out == base, "\(isa) trial \(trial), \(t) threads: rows \(d.rows) k \(d.inFeatures) n \(d.outFeatures)")
             }
         }
@@ -70,13 +70,13 @@ import VigilCore
             let single = try InferenceSession(model: c.model, backend: FastBackend(isa: isa))
             let base = try single.run([c.inputName: c.input])
             for t in FastBackendThreadsTests.threadCounts {
-                let diffs = try BackendComparison.compare(model: c.model, FastBackend(isa: isa), FastBackend(isa: isa, threads: t),
+                let diffs = try BackendComparison.compare(model: c.model, FastBackend(isa: isa), FastBackend(isa: isa, threads: t, minimumMACsToSplit: 0),
                                                           inputs: [c.inputName: c.input], inputSize: nil)
                 #expect(!diffs.isEmpty)
                 let bad = diffs.filter { $0.maxDifference > 0 }
                 #expect(bad.isEmpty, "\(isa) \(name) \(t) threads: first difference \(bad.first.map(String.init(describing:)) ?? "")")
                 // The model outputs themselves (float after dequantization), bit for bit.
-                let session = try InferenceSession(model: c.model, backend: FastBackend(isa: isa, threads: t))
+                let session = try InferenceSession(model: c.model, backend: FastBackend(isa: isa, threads: t, minimumMACsToSplit: 0))
                 let out = try session.run([c.inputName: c.input])
                 #expect(!base.isEmpty && Set(out.keys) == Set(base.keys))
                 for (key, tensor) in base {

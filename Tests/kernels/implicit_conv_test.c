@@ -100,7 +100,9 @@ static int bench(int all) {
     };
     int runs = 200;
     printf("%-6s %-36s %5s %9s %9s %9s %9s %7s\n", "model", "shape", "P", "old us", "new us", "old GMAC", "new GMAC", "speedup");
+    const char *only = getenv("ONLY");   // profiling: ONLY=<row index> runs that row, implicit only, REPS times
     for (size_t i = 0; i < sizeof B / sizeof B[0]; i++) {
+        if (only && (size_t)atoi(only) != i) continue;
         problem pr; vk_conv_shape *s = &pr.s; memset(s, 0, sizeof *s);
         s->in_c = B[i].in_c; s->in_h = s->in_w = B[i].in_h; s->out_c = B[i].out_c; s->out_h = s->out_w = B[i].out_h;
         s->k_h = s->k_w = B[i].k; s->stride_h = s->stride_w = B[i].stride; s->pad_top = s->pad_left = B[i].pad;
@@ -111,6 +113,11 @@ static int bench(int all) {
         int P = s->out_h * s->out_w;
         int8_t *o1 = malloc((size_t)s->out_c * P), *o2 = malloc((size_t)s->out_c * P);
         double macs = (double)s->out_c * P * s->in_c * s->k_h * s->k_w;
+        if (only && c->im_mem) {
+            int reps = getenv("REPS") ? atoi(getenv("REPS")) : 20000;
+            for (int r = 0; r < reps; r++) vk_conv_run_implicit_vnni(c, pr.in, o2);
+            return 0;
+        }
         vk_conv old = *c; old.im_mem = NULL;    // the im2col path
         double t_old = median_time(vk_conv_run_vnni, &old, pr.in, o1, runs);
         char name[80];
