@@ -201,7 +201,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--lib", default=os.path.join(REPO, ".build/release/libVigilBench.so"))
     ap.add_argument("--models", default=os.path.join(REPO, "models"))
-    ap.add_argument("--iterations", type=int, default=50)
+    ap.add_argument("--iterations", type=int, default=200)
     ap.add_argument("--reference-iterations", type=int, default=10)
     ap.add_argument("--pipeline-iterations", type=int, default=20)
     ap.add_argument("--side")

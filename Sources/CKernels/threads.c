@@ -27,6 +27,8 @@ static int job_n, job_next, job_pending;
 static atomic_ulong gen_seen_by_spinners;
 static atomic_int pending_for_spinners;
 #define VK_SPIN 1000
+#define VK_WORKER_SPIN 300
+
 
 static inline void cpu_relax(void) {
 #if defined(__x86_64__)
@@ -42,7 +44,7 @@ static void *worker(void *arg) {
     for (;;) {
         if (gen == seen) {  // spin a little (unlocked) for the next job, then sleep
             pthread_mutex_unlock(&mu);
-            for (int k = 0; k < VK_SPIN && atomic_load_explicit(&gen_seen_by_spinners, memory_order_acquire) == seen; k++) cpu_relax();
+            for (int k = 0; k < VK_WORKER_SPIN && atomic_load_explicit(&gen_seen_by_spinners, memory_order_acquire) == seen; k++) cpu_relax();
             pthread_mutex_lock(&mu);
         }
         while (gen == seen) pthread_cond_wait(&work, &mu);

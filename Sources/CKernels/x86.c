@@ -607,8 +607,14 @@ VNNI int vk_pool_avx512(const vk_pool_params *p, const int8_t *input, int8_t *ou
         for (int y = 0; y < inH; y++) {
             int32_t *d = plane + (size_t)(y + pt) * PW + pl;
             float *fd = fplane + (size_t)(y + pt) * PW + pl;
-            if (p->is_max) for (int x = 0; x < inW; x++) d[x] = src[(size_t)y * inW + x];
-            else for (int x = 0; x < inW; x++) fd[x] = si * (float)(src[(size_t)y * inW + x] - zi);
+            const int8_t *sr = src + (size_t)y * inW;
+            for (int x = 0; x < inW; x += 16) {  // 16 at a time; the tail masked
+                int n = inW - x;
+                __mmask16 m = n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
+                __m512i v = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, sr + x));
+                if (p->is_max) _mm512_mask_storeu_epi32(d + x, m, v);
+                else _mm512_mask_storeu_ps(fd + x, m, _mm512_mul_ps(_mm512_set1_ps(si), _mm512_cvtepi32_ps(_mm512_sub_epi32(v, _mm512_set1_epi32(zi)))));
+            }
         }
         for (int oy = 0; oy < outH; oy++) {
             int rows = 0;
