@@ -17,12 +17,15 @@ let package = Package(
         .library(name: "Imaging", targets: ["Imaging"]),
         .library(name: "VigilTestSupport", targets: ["VigilTestSupport"]),
         .library(name: "Inference", targets: ["Inference"]),
+        .library(name: "Watchlist", targets: ["Watchlist"]),
         // A C-ABI shared library so benchmarks can call Vigil's code from the same process as the
         // Python peer (alternating runs, one process): see bench/.
         .library(name: "VigilBench", type: .dynamic, targets: ["VigilBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // Ed25519 signatures, X25519/HPKE sealing, ChaCha20-Poly1305 storage encryption, SHA-256.
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
     ],
     targets: [
         // MARK: C shims (system libraries from Debian; no vendored C code)
@@ -46,18 +49,26 @@ let package = Package(
         // (later: detection, matching).
         .target(name: "Pipeline", dependencies: ["VigilCore", "Capture", "Imaging"]),
         .target(name: "VigilTestSupport", dependencies: ["VigilCore", "Capture", "Imaging", "Faces", "CV4L2"]),
-        .target(name: "VigilBench", dependencies: ["Imaging", "Inference", "FastKernels", "Faces", "Pipeline"]),
+        .target(name: "VigilBench", dependencies: ["Imaging", "Inference", "FastKernels", "Faces", "Pipeline", "Watchlist"]),
         .target(name: "Inference", dependencies: ["VigilCore"]),
         // Fast int8 kernels (issue 4): C with per-function target attributes and run-time CPU
         // checks (no unsafeFlags), behind Inference's backend seam.
         .target(name: "CKernels", linkerSettings: [.linkedLibrary("m")]),
         .target(name: "FastKernels", dependencies: ["Inference", "CKernels"]),
+        // Signed watchlist bundles (issue 5): format, keys, verification, encrypted storage with
+        // anti-rollback, and the int8 index whose search kernels live in CKernels.
+        .target(name: "Watchlist", dependencies: [
+            "VigilCore", "CKernels", .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        // Agency side: photos → detector + embedder → a signed bundle, in parallel, streamed.
+        .target(name: "Enrollment", dependencies: ["VigilCore", "Imaging", "Faces", "Pipeline", "Watchlist"]),
 
         // MARK: executables
         .executableTarget(
             name: "vigil",
             dependencies: [
                 "VigilCore", "Capture", "Imaging", "Pipeline", "Faces", "Inference", "FastKernels",
+                "Watchlist", "Enrollment",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Kernel-level test runner: runs inside the qemu VM against real drivers (vivid,
@@ -74,6 +85,7 @@ let package = Package(
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "VigilTestSupport"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "FastKernels", "Faces", "VigilTestSupport"]),
         // Whole-pipeline accuracy on real photos with the generated models (make models).
+        .testTarget(name: "WatchlistTests", dependencies: ["Watchlist", "Enrollment", "VigilTestSupport"]),
         .testTarget(name: "AccuracyTests", dependencies: ["Faces", "Pipeline", "Inference", "FastKernels", "VigilTestSupport"]),
     ]
 )
