@@ -15,7 +15,7 @@ func tempDir() -> String {
 }
 
 /// The file's bytes, or nil when it cannot be read (e.g. it must not exist).
-func contents(of path: String) -> [UInt8]? { try? Pipeline.readFile(path) }
+func contents(of path: String) -> [UInt8]? { try? VigilCore.readFile(path) }
 
 @Suite("The embedded demo clip and the demo job")
 struct DemoTests {

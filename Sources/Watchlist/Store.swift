@@ -1,0 +1,225 @@
+// The device's watchlist store: install (verify → check policy → encrypt → activate atomically),
+// load at start (decrypt → verify again → fall back to the previous list if the active one is
+// unusable), and the health of what is active.
+//
+// Directory layout (0700):
+//   storage.key       32-byte ChaCha20-Poly1305 key, 0600, created on first use
+//   state             "vigil-watchlist-state 1", highest version ever installed, active, previous
+//   list-<V>.enc      nonce (12) | ciphertext | tag (16) of bundle V; AAD "vigil-watchlist-v1:<V>"
+// Only the active and the previous list files are kept.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import Crypto
+import VigilCore
+
+/// What the device's matching may rely on, and why not when it may not.
+public enum WatchlistHealth: Sendable, Equatable, CustomStringConvertible {
+    /// No list installed: nothing can match.
+    case none
+    /// The active list matches.
+    case active(version: UInt64)
+    /// The active list is older than its maximum staleness: it stops matching until a newer one
+    /// is installed (a device that missed its dock must not keep matching an old list).
+    case stale(version: UInt64, since: Int64)
+    /// The active list passed its expiry.
+    case expired(version: UInt64, at: Int64)
+    /// The active list could not be loaded (corrupt or tampered at rest); the previous one is used.
+    case fallback(version: UInt64, reason: String)
+
+    public var description: String {
+        switch self {
+        case .none: "no watchlist installed: matching off"
+        case .active(let v): "watchlist v\(v) active"
+        case .stale(let v, let s): "watchlist v\(v) STALE since \(s): matching off until a newer list is installed"
+        case .expired(let v, let a): "watchlist v\(v) EXPIRED at \(a): matching off"
+        case .fallback(let v, let r): "watchlist: active list unusable (\(r)); previous v\(v) in use"
+        }
+    }
+    /// Whether faces may be matched at all.
+    public var allowsMatching: Bool {
+        switch self { case .active, .fallback: true; default: false }
+    }
+}
+
+/// The outcome of an install.
+public struct InstallReport: Sendable, Equatable {
+    public var version: UInt64
+    public var previous: UInt64?
+    public var entries: Int
+    public var rows: Int
+}
+
+public final class WatchlistStore {
+    public let directory: String
+    let authority: AuthorityPublicKey
+    let embedder: EmbedderIdentity
+    let key: SymmetricKey
+    /// Unix seconds; injected so tests can travel in time.
+    let now: () -> Int64
+
+    struct State: Equatable {
+        var highest: UInt64 = 0
+        var active: UInt64 = 0
+        var previous: UInt64 = 0
+    }
+
+    /// Opens (creating if needed) the store in `directory`.
+    public init(directory: String, authority: AuthorityPublicKey, embedder: EmbedderIdentity,
+                now: @escaping () -> Int64 = { Int64(time(nil)) }) throws(WatchlistError) {
+        self.directory = directory
+        self.authority = authority
+        self.embedder = embedder
+        self.now = now
+        if mkdir(directory, 0o700) != 0 && errno != EEXIST {
+            throw .storage(FileError(path: directory, operation: "create directory", errno: .current))
+        }
+        let keyPath = directory + "/storage.key"
+        if access(keyPath, F_OK) != 0 {
+            let k = SymmetricKey(size: .bits256)
+            let raw = k.withUnsafeBytes { Array($0) }
+            do { try writeFileAtomically(keyPath, raw, mode: 0o600) } catch { throw .storage(error) }
+        }
+        var st = stat()
+        guard lstat(keyPath, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { throw .key("\(keyPath): not a regular file") }
+        guard st.st_mode & 0o077 == 0 else { throw .key("\(keyPath): permissions \(String(st.st_mode & 0o777, radix: 8)) let others read the storage key; it must be 600") }
+        let raw: [UInt8]
+        do { raw = try readFile(keyPath) } catch { throw .storage(error) }
+        guard raw.count == 32 else { throw .key("\(keyPath): not a 32-byte key") }
+        key = SymmetricKey(data: raw)
+    }
+
+    var statePath: String { directory + "/state" }
+    func listPath(_ v: UInt64) -> String { directory + "/list-\(v).enc" }
+
+    func readState() throws(WatchlistError) -> State {
+        guard access(statePath, F_OK) == 0 else { return State() }
+        let bytes: [UInt8]
+        do { bytes = try readFile(statePath) } catch { throw .storage(error) }
+        let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n")
+        guard lines.count == 4, lines[0] == "vigil-watchlist-state 1" else { throw .corruptStorage("\(statePath): unreadable state file") }
+        func value(_ line: Substring, _ name: String) throws(WatchlistError) -> UInt64 {
+            guard line.hasPrefix(name + " "), let v = UInt64(line.dropFirst(name.count + 1)) else {
+                throw .corruptStorage("\(statePath): bad '\(name)' line")
+            }
+            return v
+        }
+        return State(highest: try value(lines[1], "highest"), active: try value(lines[2], "active"), previous: try value(lines[3], "previous"))
+    }
+
+    func writeState(_ s: State) throws(WatchlistError) {
+        let text = "vigil-watchlist-state 1\nhighest \(s.highest)\nactive \(s.active)\nprevious \(s.previous)\n"
+        do { try writeFileAtomically(statePath, Array(text.utf8), mode: 0o600) } catch { throw .storage(error) }
+    }
+
+    /// The highest version ever installed (persisted: survives reboots and reinstalls of the same store).
+    public var highestInstalledVersion: UInt64 { (try? readState().highest) ?? 0 }
+
+    /// Verifies and installs a bundle. Nothing is used before the signature verifies; a refused
+    /// bundle changes nothing on disk; a crash at any point leaves the previous active list active.
+    @discardableResult
+    public func install(_ bytes: [UInt8]) throws(WatchlistError) -> InstallReport {
+        let bundle = try WatchlistBundle(parsing: bytes)
+        try bundle.verify(with: authority)
+        let h = bundle.header
+        var state = try readState()
+        guard h.listVersion > state.highest else { throw .rollback(offered: h.listVersion, highestInstalled: state.highest) }
+        let t = now()
+        guard t < h.expires else { throw .expired(expires: h.expires, now: t) }
+        guard h.issued <= t + 300 else { throw .notYetValid(issued: h.issued, now: t) }  // 5 min of clock skew
+        guard h.embedder == embedder else { throw .wrongEmbedder(bundle: h.embedder.description, device: embedder.description) }
+
+        // 1. the encrypted list file, durable before anything points at it
+        let sealed: [UInt8]
+        do {
+            let box = try ChaChaPoly.seal(bytes, using: key, authenticating: aad(h.listVersion))
+            sealed = Array(box.combined)
+        } catch { throw .key("encryption failed: \(error)") }
+        do { try writeFileAtomically(listPath(h.listVersion), sealed, mode: 0o600) } catch { throw .storage(error) }
+        // 2. the state: one atomic rename switches the active list and raises the rollback floor
+        let old = state
+        state = State(highest: h.listVersion, active: h.listVersion, previous: old.active)
+        do { try writeState(state) } catch {
+            unlink(listPath(h.listVersion))
+            throw error
+        }
+        // 3. only the active and previous lists are kept
+        removeListsExcept([state.active, state.previous])
+        return InstallReport(version: h.listVersion, previous: old.active == 0 ? nil : old.active,
+                             entries: bundle.entries.count, rows: bundle.rowCount)
+    }
+
+    func aad(_ version: UInt64) -> [UInt8] { Array("vigil-watchlist-v1:\(version)".utf8) }
+
+    func removeListsExcept(_ keep: [UInt64]) {
+        guard let d = opendir(directory) else { return }
+        defer { closedir(d) }
+        var doomed: [String] = []
+        while let e = readdir(d) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard name.hasPrefix("list-"), name.hasSuffix(".enc"), let v = UInt64(name.dropFirst(5).dropLast(4)) else { continue }
+            if !keep.contains(v) { doomed.append(directory + "/" + name) }
+        }
+        for p in doomed { unlink(p) }
+        if !doomed.isEmpty { try? syncDirectory(containing: directory + "/state") }
+    }
+
+    /// Decrypts and re-verifies stored list `v` (at-rest tampering is caught by the AEAD tag, a
+    /// swapped file by the version in the AAD, a key change by the signature).
+    func loadList(_ v: UInt64) throws(WatchlistError) -> WatchlistBundle {
+        let sealed: [UInt8]
+        do { sealed = try readFile(listPath(v)) } catch { throw .storage(error) }
+        let plain: [UInt8]
+        do {
+            let box = try ChaChaPoly.SealedBox(combined: sealed)
+            plain = Array(try ChaChaPoly.open(box, using: key, authenticating: aad(v)))
+        } catch { throw .corruptStorage("list \(v): decryption failed (tampered, truncated or another device's key)") }
+        let bundle = try WatchlistBundle(parsing: plain)
+        try bundle.verify(with: authority)
+        guard bundle.header.listVersion == v else { throw .corruptStorage("list \(v): holds version \(bundle.header.listVersion)") }
+        guard bundle.header.embedder == embedder else {
+            throw .wrongEmbedder(bundle: bundle.header.embedder.description, device: embedder.description)
+        }
+        return bundle
+    }
+
+    /// The list to match against now, and the health to report. Never throws for a bad stored
+    /// list: it falls back to the previous one, or to no list, and says why in `health`.
+    public func load() -> (list: WatchlistBundle?, health: WatchlistHealth) {
+        let state: State
+        do { state = try readState() } catch { return (nil, .fallback(version: 0, reason: "\(error)")) }
+        guard state.active != 0 else { return (nil, .none) }
+        var reason: String?
+        var bundle: WatchlistBundle?
+        do { bundle = try loadList(state.active) } catch { reason = "\(error)" }
+        if bundle == nil, state.previous != 0 {
+            if let b = try? loadList(state.previous) {
+                return (b, policyHealth(b, fallbackReason: reason))
+            }
+        }
+        guard let b = bundle else { return (nil, .fallback(version: 0, reason: reason ?? "no usable list")) }
+        return (b, policyHealth(b, fallbackReason: nil))
+    }
+
+    func policyHealth(_ b: WatchlistBundle, fallbackReason: String?) -> WatchlistHealth {
+        WatchlistPolicy.health(of: b.header, now: now(), fallbackReason: fallbackReason)
+    }
+}
+
+/// Time rules of a list, as functions of the clock (the agent re-evaluates them continuously).
+public enum WatchlistPolicy {
+    public static func health(of h: WatchlistHeader, now: Int64, fallbackReason: String? = nil) -> WatchlistHealth {
+        if now >= h.expires { return .expired(version: h.listVersion, at: h.expires) }
+        let staleAt = h.issued &+ h.maximumStaleness
+        if now >= staleAt { return .stale(version: h.listVersion, since: staleAt) }
+        if let r = fallbackReason { return .fallback(version: h.listVersion, reason: r) }
+        return .active(version: h.listVersion)
+    }
+
+    /// Entries that may match at `now`: an entry past its own expiry never matches.
+    public static func matchableEntries(_ b: WatchlistBundle, now: Int64) -> [WatchlistEntry] {
+        b.entries.filter { now < $0.expires }
+    }
+}
