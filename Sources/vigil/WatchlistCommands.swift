@@ -1,0 +1,229 @@
+import ArgumentParser
+import Enrollment
+import Faces
+import Pipeline
+import VigilCore
+import Watchlist
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Vigil {
+    struct Keys: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Key pairs: authority (signs watchlists), agency (opens hit records), device (signs hit records).",
+            subcommands: [Generate.self])
+
+        struct Generate: ParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Generate a key pair: DIR/ROLE.key (0600) and DIR/ROLE.pub; prints the public fingerprint.")
+            @Option(help: "authority | agency | device") var role: String
+            @Option(help: "Directory for the key files (created 0700 if missing).") var out: String
+
+            func run() throws {
+                guard let r = KeyRole(rawValue: role) else { throw fail("unknown role '\(role)' (authority, agency, device)") }
+                do {
+                    let g = try generateKey(role: r, directory: out)
+                    print("\(r.rawValue) key: \(g.privatePath) (0600, keep it secret), \(g.publicPath)")
+                    print("fingerprint \(g.fingerprint)")
+                } catch { throw fail("\(error)") }
+            }
+        }
+    }
+
+    struct WatchlistCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "watchlist",
+            abstract: "Build, inspect, verify and install signed watchlist bundles.",
+            subcommands: [Build.self, Inspect.self, Verify.self, Install.self, Status.self])
+    }
+}
+
+extension Vigil.WatchlistCommand {
+    struct Build: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Agency side: enroll subject photos with the device's detector and embedder and sign the bundle.",
+            discussion: """
+                SUBJECTS is a CSV (header photo,legal_basis,category,entry_id,expires) or a directory \
+                (each JPEG one entry, each sub-directory one entry with all its JPEGs; then --legal-basis \
+                is required). A photo with no face or several faces is reported and skipped, never guessed. \
+                Writes OUT and OUT.entries.csv (entry id → subject and photos: the agency's own mapping, \
+                never sent to devices).
+                """)
+        @Option(help: "Subjects CSV or directory.") var subjects: String
+        @Option(help: "Authority private key (vigil keys generate --role authority).") var key: String
+        @Option(help: "List version: must be above every version devices have installed.") var version: UInt64
+        @Option(help: "Expiry date, YYYY-MM-DD (UTC).") var expires: String
+        @Option(help: "investigative (hits queued for review) | alert") var mode: String = "investigative"
+        @Option(help: "Cosine threshold floor devices must not go below.") var threshold: Float = Float(FaceMatching.defaultThreshold)
+        @Option(help: "Days after issue at which devices stop matching unless a newer list arrived.") var maxStalenessDays: Int = 14
+        @Option(help: "Legal basis for directory input (a case or warrant reference).") var legalBasis: String?
+        @Option(help: "Category code for directory input.") var category: UInt8 = 1
+        @Option(help: "Worker threads (default: all cores).") var threads: Int = Enroller.availableCores
+        @Option(help: "Output bundle file.") var out: String
+        @OptionGroup var modelOptions: ModelOptions
+
+        func run() throws {
+            guard let m = WatchlistMode(name: mode) else { throw fail("mode must be investigative or alert, not '\(mode)'") }
+            guard let exp = parseDate(expires) else { throw fail("--expires '\(expires)': use YYYY-MM-DD") }
+            let now = Int64(time(nil))
+            guard exp > now else { throw fail("--expires \(expires) is in the past") }
+            guard threshold > 0, threshold <= 1 else { throw fail("--threshold must be in (0, 1]") }
+            guard maxStalenessDays >= 1 else { throw fail("--max-staleness-days must be at least 1") }
+            let signer: AuthorityPrivateKey
+            do { signer = try AuthorityPrivateKey(file: key) } catch { throw fail("\(error)") }
+            let list: [SubjectPhoto]
+            do {
+                if isDirectoryPath(subjects) {
+                    guard let basis = legalBasis else { throw fail("a subjects directory needs --legal-basis") }
+                    list = try SubjectList.readDirectory(subjects, legalBasis: basis, category: category)
+                } else {
+                    list = try SubjectList.readCSV(subjects, defaultCategory: category)
+                }
+            } catch let e as ExitCode { throw e } catch { throw fail("\(error)") }
+            guard !list.isEmpty else { throw fail("\(subjects): no photos") }
+            let embedder: EmbedderIdentity
+            do { embedder = try EmbedderIdentity(modelFile: modelOptions.embedderPath) } catch { throw fail("\(error)") }
+            let header = WatchlistHeader(listVersion: version, issued: now, expires: exp,
+                                         maximumStaleness: Int64(maxStalenessDays) * 86_400, embedder: embedder,
+                                         mode: m, thresholdFloor: threshold, dimension: 128)
+            let options = modelOptions
+            let enroller = Enroller(threads: threads) { try options.analyzer(embed: true) }
+            let bar = ProgressBar(total: list.count)
+            let result: (bundle: [UInt8], report: EnrollmentReport)
+            do { result = try enroller.build(subjects: list, header: header, signer: signer) { bar.update($0) } } catch {
+                bar.finish()
+                throw fail("\(error)")
+            }
+            bar.finish()
+            let r = result.report
+            for (photo, reason) in r.skipped { _ = fail("skipped \(photo): \(reason)", code: 0) }
+            for s in r.droppedSubjects { _ = fail("subject \(s): no usable photo, left out", code: 0) }
+            do {
+                try writeFileAtomically(out, result.bundle)
+                var csv = "entry_id,subject,photos\n"
+                for e in r.mapping { csv += "\(e.entryID),\(e.subject),\(e.photos.joined(separator: ";"))\n" }
+                try writeFileAtomically(out + ".entries.csv", Array(csv.utf8), mode: 0o600)
+            } catch { throw fail("\(error)") }
+            let rate = Double(r.photos) / max(r.seconds, 1e-9)
+            print("\(out): version \(version), \(r.entries) entries, \(r.rows) embeddings, \(r.bundleBytes) bytes, signed by \(signer.publicKey.fingerprint)")
+            print("photos \(r.photos): embedded \(r.embedded), skipped \(r.skipped.count) (no face \(r.skipped.filter { $0.1 == .noFace }.count), several faces \(r.skipped.filter { if case .severalFaces = $0.1 { true } else { false } }.count), unreadable \(r.skipped.filter { if case .unreadable = $0.1 { true } else { false } }.count)); subjects left out \(r.droppedSubjects.count)")
+            print("\(format2(r.seconds)) s on \(r.threads) threads, \(format2(rate)) photos/s; mapping in \(out).entries.csv (agency only)")
+        }
+    }
+
+    struct Inspect: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show a bundle's header, counts and signature status (never its embeddings).")
+        @Argument(help: "Bundle file.") var file: String
+        @Option(help: "Authority public key to check the signature with.") var pubkey: String?
+
+        func run() throws {
+            let b: WatchlistBundle
+            do { b = try WatchlistBundle(parsing: try readFile(file)) } catch { throw fail("\(file): \(error)") }
+            let h = b.header
+            print("\(file): watchlist bundle format 1, version \(h.listVersion)")
+            print("  issued \(h.issued), expires \(h.expires), stops matching if not replaced by \(h.issued + h.maximumStaleness)")
+            print("  mode \(h.mode), threshold floor \(h.thresholdFloor), embedder \(h.embedder.id) sha256 \(hex(h.embedder.sha256))")
+            print("  entries \(b.entries.count), embeddings \(b.rowCount) x \(h.dimension)")
+            var categories: [UInt8: Int] = [:]
+            for e in b.entries { categories[e.category, default: 0] += 1 }
+            print("  categories " + categories.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", "))
+            print("  signed by key id \(hex(b.authorityKeyID.prefix(16)))")
+            if let pubkey {
+                do {
+                    let k = try AuthorityPublicKey(file: pubkey)
+                    try b.verify(with: k)
+                    print("  signature: valid (\(k.fingerprint))")
+                } catch { print("  signature: INVALID: \(error)"); throw ExitCode(1) }
+            } else {
+                print("  signature: not checked (pass --pubkey)")
+            }
+        }
+    }
+
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Check a bundle's structure and signature; exit 0 only if valid.")
+        @Argument(help: "Bundle file.") var file: String
+        @Option(help: "Authority public key.") var pubkey: String
+
+        func run() throws {
+            do {
+                let k = try AuthorityPublicKey(file: pubkey)
+                let b = try WatchlistBundle(parsing: try readFile(file))
+                try b.verify(with: k)
+                print("\(file): signature valid, version \(b.header.listVersion), signed by \(k.fingerprint)")
+            } catch { throw fail("\(file): \(error)") }
+        }
+    }
+
+    struct Install: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Device side: verify a bundle against policy and install it (encrypted, atomic, previous kept).")
+        @Argument(help: "Bundle file.") var file: String
+        @Option(help: "Watchlist store directory on the device.") var store: String
+        @Option(help: "Authority public key the device trusts.") var pubkey: String
+        @OptionGroup var modelOptions: ModelOptions
+
+        func run() throws {
+            do {
+                let s = try WatchlistStore(directory: store, authority: try AuthorityPublicKey(file: pubkey),
+                                           embedder: try EmbedderIdentity(modelFile: modelOptions.embedderPath))
+                let r = try s.install(try readFile(file))
+                print("installed watchlist v\(r.version) (\(r.entries) entries, \(r.rows) embeddings)" + (r.previous.map { "; v\($0) kept as fallback" } ?? ""))
+            } catch { throw fail("\(file): \(error)") }
+        }
+    }
+
+    struct Status: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The device's active watchlist and whether it may match.")
+        @Option(help: "Watchlist store directory on the device.") var store: String
+        @Option(help: "Authority public key the device trusts.") var pubkey: String
+        @OptionGroup var modelOptions: ModelOptions
+
+        func run() throws {
+            do {
+                let s = try WatchlistStore(directory: store, authority: try AuthorityPublicKey(file: pubkey),
+                                           embedder: try EmbedderIdentity(modelFile: modelOptions.embedderPath))
+                let (list, health) = s.load()
+                print("\(health)")
+                if let list { print("entries \(list.entries.count), embeddings \(list.rowCount), mode \(list.header.mode), highest version ever installed \(s.highestInstalledVersion)") }
+                if !health.allowsMatching { throw ExitCode(2) }
+            } catch let e as ExitCode { throw e } catch { throw fail("\(error)") }
+        }
+    }
+}
+
+func isDirectoryPath(_ p: String) -> Bool {
+    var st = stat()
+    return stat(p, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+}
+
+/// A progress bar on stderr when it is a terminal (redrawn in place), else a line every 10 %.
+final class ProgressBar {
+    let total: Int
+    let tty = isatty(2) != 0
+    var lastDecile = -1
+    init(total: Int) { self.total = total }
+
+    func update(_ p: EnrollmentProgress) {
+        let rate = Double(p.done) / max(p.elapsed, 1e-9)
+        let eta = rate > 0 ? Double(p.total - p.done) / rate : 0
+        if tty {
+            let width = 30, filled = total > 0 ? width * p.done / total : width
+            let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+            emit("\r[\(bar)] \(p.done)/\(p.total) photos, \(p.skipped) skipped, \(format2(rate))/s, ETA \(Int(eta)) s ")
+        } else {
+            let decile = total > 0 ? 10 * p.done / total : 10
+            if decile != lastDecile {
+                lastDecile = decile
+                emit("enroll: \(p.done)/\(p.total) photos, \(p.skipped) skipped, \(format2(rate))/s\n")
+            }
+        }
+    }
+    func finish() { if tty { emit("\n") } }
+    private func emit(_ s: String) {
+        _ = s.utf8CString.withUnsafeBufferPointer { write(2, $0.baseAddress, $0.count - 1) }
+    }
+}
