@@ -26,6 +26,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // Ed25519 signatures, X25519/HPKE sealing, ChaCha20-Poly1305 storage encryption, SHA-256.
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        // HTTPS watchlist sync (pinned CA, client certificate, Range resume). Its NIO stack is
+        // confined to the WatchlistSync module.
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
     ],
     targets: [
         // MARK: C shims (system libraries from Debian; no vendored C code)
@@ -60,6 +64,13 @@ let package = Package(
         .target(name: "Watchlist", dependencies: [
             "VigilCore", "CKernels", .product(name: "Crypto", package: "swift-crypto"),
         ]),
+        // Device side: fetch the signed manifest and the bundle over HTTPS (resume, retries,
+        // bandwidth cap) into staging, then hand it to WatchlistStore.install.
+        .target(name: "WatchlistSync", dependencies: [
+            "VigilCore", "Watchlist",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ]),
         // Agency side: photos → detector + embedder → a signed bundle, in parallel, streamed.
         .target(name: "Enrollment", dependencies: ["VigilCore", "Imaging", "Faces", "Pipeline", "Watchlist"]),
 
@@ -68,7 +79,7 @@ let package = Package(
             name: "vigil",
             dependencies: [
                 "VigilCore", "Capture", "Imaging", "Pipeline", "Faces", "Inference", "FastKernels",
-                "Watchlist", "Enrollment",
+                "Watchlist", "Enrollment", "WatchlistSync",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Kernel-level test runner: runs inside the qemu VM against real drivers (vivid,
