@@ -99,6 +99,9 @@ bench: setup
 	swift build -c release --product VigilBench
 	$(PY) bench/bench_decode.py --lib $(REPO)/.build/release/libVigilBench.so
 	$(PY) bench/bench_models.py --lib $(REPO)/.build/release/libVigilBench.so --models $(REPO)/models
+	$(PY) bench/bench_search.py --lib $(REPO)/.build/release/libVigilBench.so
+	swift build -c release --product vigil
+	$(PY) bench/bench_watchlist.py --vigil $(REPO)/.build/release/vigil --lib $(REPO)/.build/release/libVigilBench.so --models $(REPO)/models
 
 # Accuracy on ../shared's labelled photos (present in development and CI only): the Python
 # check of int8 against float models (onnxruntime), then Vigil's own engine end to end.

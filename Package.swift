@@ -96,7 +96,7 @@ let package = Package(
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "VigilTestSupport"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "FastKernels", "Faces", "VigilTestSupport"]),
         // Whole-pipeline accuracy on real photos with the generated models (make models).
-        .testTarget(name: "WatchlistTests", dependencies: ["Watchlist", "Enrollment", "Faces", "VigilTestSupport"]),
+        .testTarget(name: "WatchlistTests", dependencies: ["Watchlist", "Enrollment", "Faces", "Pipeline", "VigilTestSupport"]),
         .testTarget(name: "AccuracyTests", dependencies: ["Faces", "Pipeline", "Inference", "FastKernels", "VigilTestSupport"]),
     ]
 )

@@ -243,13 +243,11 @@ final class AnalyzerBox: @unchecked Sendable {
     init(_ a: [FaceAnalyzer]) { analyzers = a }
 }
 
-/// int8 with a per-row scale (max |x| / 127): more precision than a fixed 1/127 when the largest
-/// component of a unit vector is well below 1 (it always is for 128-d face embeddings).
+/// int8 with a per-row scale: exactly what the device does to a query (`WatchlistIndex.quantize`),
+/// so rows and queries share one definition.
 public func quantizeRow(_ v: [Float]) -> ([Int8], Float) {
-    let m = v.reduce(Float(0)) { max($0, abs($1)) }
-    guard m > 0, m.isFinite else { return ([Int8](repeating: 0, count: v.count), 1) }
-    let s = m / 127
-    return (v.map { Int8(clamping: Int(($0 / s).rounded())) }, s)
+    let (q, s) = WatchlistIndex.quantize(v)
+    return (q, s)
 }
 
 func randomID() -> [UInt8] {

@@ -86,9 +86,11 @@ public struct WatchlistBundle: Sendable {
     public var matrix: [Int8]
     /// One positive scale per row: the float embedding is matrix[row] × scale.
     public var scales: [Float]
-    /// The signed bytes (everything before the signature) and the signature.
-    public var signedBytes: [UInt8]
-    public var signature: [UInt8]
+    /// The whole file as parsed (shared, not copied) and the length of its signed part.
+    public var raw: [UInt8]
+    public var signedLength: Int
+    public var signedBytes: ArraySlice<UInt8> { raw[0..<signedLength] }
+    public var signature: ArraySlice<UInt8> { raw[signedLength...] }
 
     public var rowCount: Int { scales.count }
 }
@@ -244,8 +246,8 @@ extension WatchlistBundle {
         self.entries = entries
         self.matrix = matrix
         self.scales = scales
-        self.signedBytes = Array(bytes[0..<signed])
-        self.signature = Array(bytes[signed..<total])
+        self.raw = bytes
+        self.signedLength = signed
     }
 
     /// Whether the Ed25519 signature verifies with `key` (and the bundle names that key).

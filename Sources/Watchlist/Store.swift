@@ -5,7 +5,8 @@
 // Directory layout (0700):
 //   storage.key       32-byte ChaCha20-Poly1305 key, 0600, created on first use
 //   state             "vigil-watchlist-state 1", highest version ever installed, active, previous
-//   list-<V>.enc      nonce (12) | ciphertext | tag (16) of bundle V; AAD "vigil-watchlist-v1:<V>"
+//   list-<V>.enc      bundle V sealed in 1 MiB ChaCha20-Poly1305 chunks (SealedFile.swift), context
+//                     "vigil-watchlist-v1:<V>" in every chunk's AAD
 // Only the active and the previous list files are kept.
 #if canImport(Glibc)
 import Glibc
@@ -28,6 +29,8 @@ public enum WatchlistHealth: Sendable, Equatable, CustomStringConvertible {
     case expired(version: UInt64, at: Int64)
     /// The active list could not be loaded (corrupt or tampered at rest); the previous one is used.
     case fallback(version: UInt64, reason: String)
+    /// No stored list could be loaded (nor a previous one): matching off until a list is installed.
+    case unusable(reason: String)
 
     public var description: String {
         switch self {
@@ -36,6 +39,7 @@ public enum WatchlistHealth: Sendable, Equatable, CustomStringConvertible {
         case .stale(let v, let s): "watchlist v\(v) STALE since \(s): matching off until a newer list is installed"
         case .expired(let v, let a): "watchlist v\(v) EXPIRED at \(a): matching off"
         case .fallback(let v, let r): "watchlist: active list unusable (\(r)); previous v\(v) in use"
+        case .unusable(let r): "watchlist UNUSABLE (\(r)): matching off until a list is installed"
         }
     }
     /// Whether faces may be matched at all.
@@ -121,9 +125,12 @@ public final class WatchlistStore {
     /// bundle changes nothing on disk; a crash at any point leaves the previous active list active.
     @discardableResult
     public func install(_ bytes: [UInt8]) throws(WatchlistError) -> InstallReport {
-        let bundle = try WatchlistBundle(parsing: bytes)
-        try bundle.verify(with: authority)
-        let h = bundle.header
+        // Parsed (matrix, entries) only inside this scope: released before the encryption.
+        let (h, entryCount, rowCount) = try { () throws(WatchlistError) -> (WatchlistHeader, Int, Int) in
+            let bundle = try WatchlistBundle(parsing: bytes)
+            try bundle.verify(with: authority)
+            return (bundle.header, bundle.entries.count, bundle.rowCount)
+        }()
         var state = try readState()
         guard h.listVersion > state.highest else { throw .rollback(offered: h.listVersion, highestInstalled: state.highest) }
         let t = now()
@@ -132,12 +139,7 @@ public final class WatchlistStore {
         guard h.embedder == embedder else { throw .wrongEmbedder(bundle: h.embedder.description, device: embedder.description) }
 
         // 1. the encrypted list file, durable before anything points at it
-        let sealed: [UInt8]
-        do {
-            let box = try ChaChaPoly.seal(bytes, using: key, authenticating: aad(h.listVersion))
-            sealed = Array(box.combined)
-        } catch { throw .key("encryption failed: \(error)") }
-        do { try writeFileAtomically(listPath(h.listVersion), sealed, mode: 0o600) } catch { throw .storage(error) }
+        try SealedFile.write(bytes, to: listPath(h.listVersion), key: key, context: aad(h.listVersion))
         // 2. the state: one atomic rename switches the active list and raises the rollback floor
         let old = state
         state = State(highest: h.listVersion, active: h.listVersion, previous: old.active)
@@ -148,7 +150,7 @@ public final class WatchlistStore {
         // 3. only the active and previous lists are kept
         removeListsExcept([state.active, state.previous])
         return InstallReport(version: h.listVersion, previous: old.active == 0 ? nil : old.active,
-                             entries: bundle.entries.count, rows: bundle.rowCount)
+                             entries: entryCount, rows: rowCount)
     }
 
     func aad(_ version: UInt64) -> [UInt8] { Array("vigil-watchlist-v1:\(version)".utf8) }
@@ -169,13 +171,7 @@ public final class WatchlistStore {
     /// Decrypts and re-verifies stored list `v` (at-rest tampering is caught by the AEAD tag, a
     /// swapped file by the version in the AAD, a key change by the signature).
     func loadList(_ v: UInt64) throws(WatchlistError) -> WatchlistBundle {
-        let sealed: [UInt8]
-        do { sealed = try readFile(listPath(v)) } catch { throw .storage(error) }
-        let plain: [UInt8]
-        do {
-            let box = try ChaChaPoly.SealedBox(combined: sealed)
-            plain = Array(try ChaChaPoly.open(box, using: key, authenticating: aad(v)))
-        } catch { throw .corruptStorage("list \(v): decryption failed (tampered, truncated or another device's key)") }
+        let plain = try SealedFile.read(listPath(v), key: key, context: aad(v))
         let bundle = try WatchlistBundle(parsing: plain)
         try bundle.verify(with: authority)
         guard bundle.header.listVersion == v else { throw .corruptStorage("list \(v): holds version \(bundle.header.listVersion)") }
@@ -189,7 +185,7 @@ public final class WatchlistStore {
     /// list: it falls back to the previous one, or to no list, and says why in `health`.
     public func load() -> (list: WatchlistBundle?, health: WatchlistHealth) {
         let state: State
-        do { state = try readState() } catch { return (nil, .fallback(version: 0, reason: "\(error)")) }
+        do { state = try readState() } catch { return (nil, .unusable(reason: "\(error)")) }
         guard state.active != 0 else { return (nil, .none) }
         var reason: String?
         var bundle: WatchlistBundle?
@@ -199,7 +195,7 @@ public final class WatchlistStore {
                 return (b, policyHealth(b, fallbackReason: reason))
             }
         }
-        guard let b = bundle else { return (nil, .fallback(version: 0, reason: reason ?? "no usable list")) }
+        guard let b = bundle else { return (nil, .unusable(reason: reason ?? "no usable list")) }
         return (b, policyHealth(b, fallbackReason: nil))
     }
 

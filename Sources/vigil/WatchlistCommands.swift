@@ -36,7 +36,7 @@ extension Vigil {
         static let configuration = CommandConfiguration(
             commandName: "watchlist",
             abstract: "Build, inspect, verify and install signed watchlist bundles.",
-            subcommands: [Build.self, Inspect.self, Verify.self, Install.self, Status.self])
+            subcommands: [Build.self, Inspect.self, Verify.self, Install.self, Status.self, Synth.self])
     }
 }
 
@@ -191,6 +191,55 @@ extension Vigil.WatchlistCommand {
                 if let list { print("entries \(list.entries.count), embeddings \(list.rowCount), mode \(list.header.mode), highest version ever installed \(s.highestInstalledVersion)") }
                 if !health.allowsMatching { throw ExitCode(2) }
             } catch let e as ExitCode { throw e } catch { throw fail("\(error)") }
+        }
+    }
+}
+
+extension Vigil.WatchlistCommand {
+    /// Scale tests and benchmarks: a signed bundle of random unit embeddings (no photos), e.g. the
+    /// 300,000 entries of a county booking-photo database. Not for real lists.
+    struct Synth: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make a signed bundle of random embeddings (scale tests and benchmarks only).", shouldDisplay: false)
+        @Option(help: "Entries (one embedding each).") var entries: Int
+        @Option(help: "Authority private key.") var key: String
+        @Option(help: "List version.") var version: UInt64 = 1
+        @Option(help: "Days until expiry.") var days: Int = 30
+        @Option(help: "Random seed.") var seed: UInt64 = 1
+        @Option(help: "Output bundle file.") var out: String
+        @OptionGroup var modelOptions: ModelOptions
+
+        func run() throws {
+            guard entries >= 1, entries <= 10_000_000 else { throw fail("--entries must be 1...10000000") }
+            do {
+                let signer = try AuthorityPrivateKey(file: key)
+                let now = Int64(time(nil))
+                let header = WatchlistHeader(listVersion: version, issued: now, expires: now + Int64(days) * 86_400,
+                                             maximumStaleness: 14 * 86_400,
+                                             embedder: try EmbedderIdentity(modelFile: modelOptions.embedderPath),
+                                             mode: .investigative, thresholdFloor: Float(FaceMatching.defaultThreshold), dimension: 128)
+                var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
+                func next() -> Float {  // xorshift → roughly normal (sum of 4 uniforms)
+                    var s: Float = 0
+                    for _ in 0..<4 { state ^= state << 13; state ^= state >> 7; state ^= state << 17; s += Float(state >> 40) / Float(1 << 24) }
+                    return s - 2
+                }
+                var list: [WatchlistEntry] = [], matrix: [Int8] = [], scales: [Float] = []
+                list.reserveCapacity(entries); matrix.reserveCapacity(entries * 128); scales.reserveCapacity(entries)
+                for i in 0..<entries {
+                    var v = (0..<128).map { _ in next() }
+                    let n = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+                    v = v.map { $0 / n }
+                    let (q, s) = quantizeRow(v)
+                    matrix += q; scales.append(s)
+                    var id = [UInt8](repeating: 0, count: 16)
+                    withUnsafeBytes(of: UInt64(i).littleEndian) { id.replaceSubrange(0..<8, with: $0) }
+                    list.append(WatchlistEntry(id: id, expires: header.expires, category: 1, legalBasis: "synthetic \(i)", firstRow: i, rowCount: 1))
+                }
+                let bytes = try WatchlistBundle.build(header: header, entries: list, matrix: matrix, scales: scales, signer: signer)
+                try writeFileAtomically(out, bytes)
+                print("\(out): \(entries) synthetic entries, \(bytes.count) bytes")
+            } catch { throw fail("\(error)") }
         }
     }
 }

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Enrollment
 import Faces
+import Pipeline
 import Testing
 import VigilCore
 import Watchlist
@@ -79,5 +80,46 @@ struct EnrollmentTests {
             try writeFileAtomically(csv, Array(bad.utf8))
             #expect(throws: EnrollmentError.self) { try SubjectList.readCSV(csv) }
         }
+    }
+
+    /// The device path end to end: enroll obama and biden, then match other photos of obama.
+    @Test func matcherFindsTheRightEntryAndObeysPolicy() throws {
+        let models = Self.repo + "/models", p = Self.repo + "/.cache/photos/"
+        let analyzer = FaceAnalyzer(detector: try BlazeFaceModel(path: models + "/blazeface_full_int8.onnx"),
+                                    embedder: try DlibEmbedder(path: models + "/dlib_resnet_int8.onnx"))
+        let enroller = Enroller(threads: 1) {
+            FaceAnalyzer(detector: try BlazeFaceModel(path: models + "/blazeface_full_int8.onnx"),
+                         embedder: try DlibEmbedder(path: models + "/dlib_resnet_int8.onnx"))
+        }
+        let now: Int64 = 1_795_000_000
+        let header = WatchlistHeader(listVersion: 3, issued: now - 3600, expires: now + 86_400 * 30, maximumStaleness: 86_400 * 7,
+                                     embedder: try EmbedderIdentity(modelFile: models + "/dlib_resnet_int8.onnx"),
+                                     mode: .investigative, thresholdFloor: 0.93, dimension: 128)
+        let subjects = [
+            SubjectPhoto(photo: p + "obama.jpg", subjectKey: "o", entryID: [UInt8](repeating: 0x0b, count: 16), legalBasis: "case O", category: 1, expires: nil),
+            SubjectPhoto(photo: p + "biden.jpg", subjectKey: "b", entryID: [UInt8](repeating: 0x0d, count: 16), legalBasis: "case B", category: 2, expires: now + 86_400),
+        ]
+        let (bytes, _) = try enroller.build(subjects: subjects, header: header, signer: AuthorityPrivateKey())
+        let bundle = try WatchlistBundle(parsing: bytes)
+        let m = try WatchlistMatcher(bundle: bundle, now: now, configuredThreshold: 0.5)  // cannot go below the floor
+        #expect(m.threshold == 0.93)
+        let faces = try ["obama2.jpg", "obama3.jpg", "biden.jpg"].map { name in
+            try #require(try analyzer.analyze(try ImageFile.load(p + name).image, embed: true).first?.embedding?.values)
+        }
+        let active = WatchlistHealth.active(version: 3)
+        let r = m.match(faces, now: now, health: active)
+        #expect(r[0].map(\.entryID) == [[UInt8](repeating: 0x0b, count: 16)])
+        #expect(r[1].map(\.entryID) == [[UInt8](repeating: 0x0b, count: 16)])
+        #expect(r[2].map(\.entryID) == [[UInt8](repeating: 0x0d, count: 16)])
+        #expect(r.joined().allSatisfy { $0.score >= 0.93 && $0.threshold == 0.93 && $0.mode == .investigative })
+        // Stale or absent list: nothing matches, whatever the scores.
+        #expect(m.match(faces, now: now, health: .stale(version: 3, since: now)).allSatisfy { $0.isEmpty })
+        #expect(m.match(faces, now: now + 86_400 * 8, health: active).allSatisfy { $0.isEmpty })  // past issued + staleness
+        // biden's entry expires after a day: it never matches after that, even without a rebuild.
+        #expect(!m.isCurrent(now: now + 86_400 + 1))
+        let later = m.match(faces, now: now + 86_400 + 1, health: active)
+        #expect(later[2].isEmpty && later[0].count == 1)
+        let rebuilt = try WatchlistMatcher(bundle: bundle, now: now + 86_400 + 1)
+        #expect(rebuilt.match(faces, now: now + 86_400 + 1, health: active)[2].isEmpty)
     }
 }

@@ -241,6 +241,35 @@ struct StoreTests {
         #expect(!String(decoding: raw, as: UTF8.self).contains("warrant"))
     }
 
+    /// A list larger than one 1 MiB chunk: swapped, dropped or appended chunks and a truncated
+    /// file are all caught at load (the store then falls back to nothing here: no previous list).
+    @Test func multiChunkStoredListsResistReorderingAndTruncation() throws {
+        let dir = temporaryDirectory()
+        defer { removeTree(dir) }
+        let authority = AuthorityPrivateKey(), clock = Clock()
+        let s = try store(dir, authority, clock)
+        try s.install(try makeBundle(version: 8, signer: authority, entries: 12_000))
+        #expect(s.load().list?.entries.count == 12_000)
+        let path = dir + "/list-8.enc"
+        let good = try readFile(path)
+        #expect(good.count > 3 << 20)
+        let chunk = (1 << 20) + 16, start = 32
+        var swapped = good
+        swapped.replaceSubrange(start..<(start + chunk), with: good[(start + chunk)..<(start + 2 * chunk)])
+        swapped.replaceSubrange((start + chunk)..<(start + 2 * chunk), with: good[start..<(start + chunk)])
+        var dropped = good
+        dropped.removeSubrange((start + chunk)..<(start + 2 * chunk))
+        for (what, bytes) in [("swapped chunks", swapped), ("dropped chunk", dropped), ("truncated", Array(good.dropLast(100))),
+                              ("extended", good + [1, 2, 3]), ("empty", [])] {
+            try writeFileAtomically(path, bytes, mode: 0o600)
+            let (list, health) = s.load()
+            #expect(list == nil, "\(what) was loaded")
+            #expect(!health.allowsMatching, "\(what): \(health)")
+        }
+        try writeFileAtomically(path, good, mode: 0o600)
+        #expect(s.load().health == .active(version: 8))
+    }
+
     @Test func stalenessAndExpiryStopMatching() throws {
         let dir = temporaryDirectory()
         defer { removeTree(dir) }

@@ -96,6 +96,35 @@ void vk_dequantize(const int8_t *q, float *y, int64_t count, float scale, int32_
 /// smlal. 0 for the scalar path.
 double vk_int8_peak_macs(int isa, double seconds);
 
+// MARK: watchlist search (search.c)
+
+/// An exact int8 top-k index over `rows` vectors of `dim` int8 values (the watchlist), packed once
+/// at create time into blocks of 16 rows for the path `isa` (vk_isa_*; auto: the CPU's best).
+///
+/// Specification (the scalar path; every path returns bit-identical rows and scores):
+///   dot(q, r)   = sum over d of q[d] * m[r][d], exact in int32 (dim <= 65536)
+///   score(q, r) = (float)dot(q, r) * (query_scale[q] * row_scale[r])   (float32, this order)
+///   result      = the min(k, rows) best rows, by score descending, ties by lower row index.
+/// Scales must be finite with |scale| <= 1e18 (then no score is NaN).
+typedef struct vk_index vk_index;
+/// Copies/packs `matrix` ([rows][dim], row-major) and `row_scale` ([rows]). rows >= 0, 1 <= dim
+/// <= 65536. NULL on invalid arguments or out of memory.
+vk_index *vk_index_create(int rows, int dim, const int8_t *matrix, const float *row_scale, int isa);
+/// Searches nq >= 0 queries ([nq][dim] int8, scales [nq]) at once — the matrix is read once for
+/// the whole batch. Writes the results of query i to out_rows[i * k ..] and out_scores[i * k ..]
+/// (best first); slots past the count get row -1 and score -infinity. Returns the count per query,
+/// min(k, rows), or -1 on invalid arguments / out of memory. Single-threaded.
+int vk_index_search(const vk_index *ix, const int8_t *queries, const float *query_scale, int nq, int k,
+                    int32_t *out_rows, float *out_scores);
+int vk_index_isa(const vk_index *ix);
+int vk_index_rows(const vk_index *ix);
+int vk_index_dim(const vk_index *ix);
+void vk_index_destroy(vk_index *ix);
+/// Single-core memory read bandwidth in bytes per second: streams a `bytes` buffer (make it much
+/// larger than the last-level cache) `passes` times with the widest loads the CPU has; the best
+/// pass. 0 if out of memory. The floor of a memory-bound search is its bytes / this.
+double vk_read_bandwidth(int64_t bytes, int passes);
+
 #ifdef __cplusplus
 }
 #endif
