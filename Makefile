@@ -11,12 +11,13 @@ SYSPY ?= python3
 FUZZ_SECONDS ?= 30
 VM_REF := "$$BIN/vigil-vmtest" make-reference --out "$$OUT/mjpeg-ref" --count 8 --size 640x480
 
-.PHONY: setup models optests build build-release demo test test-unit test-vm test-arm64 bench eval clean help
+.PHONY: setup models optests build build-release demo test test-unit test-vm test-sync test-arm64 bench eval clean help
 
 help:
 	@echo "make demo      set up, build, run the main job on the embedded clip (no camera needed)"
 	@echo "make test      set up, build, run unit tests and the kernel-level VM tests"
 	@echo "make test-vm   only the kernel-level tests (qemu: vivid, v4l2loopback)"
+	@echo "make test-sync watchlist sync against a real nginx (HTTPS, client certs, resume, refusals)"
 	@echo "make bench     side-by-side benchmarks (release build)"
 	@echo "make models    download, convert, quantize the face models into models/ (part of setup)"
 	@echo "make eval      accuracy evaluation on ../shared/testdata (when present)"
@@ -79,6 +80,7 @@ test: build optests
 	$(PY) Tests/models/check_models.py
 	swift test -c release --skip-build
 	bash Tests/kernels/run.sh
+	bash Tests/sync/run.sh
 	bash Tests/arm64/run.sh
 	$(MAKE) --no-print-directory test-vm
 
@@ -89,6 +91,11 @@ test-vm: setup
 	swift build -c release --product vigil
 	swift build -c release --product vigil-vmtest
 	bash Tests/vm/run.sh --bin $(REPO)/.build/release --pre '$(VM_REF)'
+
+# ---- watchlist sync against a real nginx (HTTPS, client certificates, Range, 5xx, disk full) ----
+test-sync: setup
+	swift build -c release --product vigil
+	bash Tests/sync/run.sh --bin $(REPO)/.build/release
 
 # ---- arm64: cross-compiled C kernels run under qemu-user (Tests/arm64/run.sh) ---------------
 test-arm64: setup
@@ -102,6 +109,7 @@ bench: setup
 	$(PY) bench/bench_search.py --lib $(REPO)/.build/release/libVigilBench.so
 	swift build -c release --product vigil
 	$(PY) bench/bench_watchlist.py --vigil $(REPO)/.build/release/vigil --lib $(REPO)/.build/release/libVigilBench.so --models $(REPO)/models
+	VIGIL_SYNC_SCALE=300000 bash Tests/sync/run.sh --bin $(REPO)/.build/release | grep -E "sync/scale|passed"
 
 # Accuracy on ../shared's labelled photos (present in development and CI only): the Python
 # check of int8 against float models (onnxruntime), then Vigil's own engine end to end.

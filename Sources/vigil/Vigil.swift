@@ -7,7 +7,7 @@ import Glibc
 
 /// The `vigil` command. Commands stay thin: parse, call library code, print.
 @main
-struct Vigil: ParsableCommand {
+struct Vigil: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vigil",
         abstract: "Edge agent for camera appliances: capture, detect, match against a signed watchlist, report encrypted hits.",

@@ -1,0 +1,511 @@
+// The device's watchlist download over HTTPS (issue 5, point 6).
+//
+//   GET <server>/manifest → parse and verify the authority's signature (before any field is used)
+//   → newer than the highest version ever installed? else "up to date"
+//   → GET <server>/<bundle> into <store>/staging/list-<v>.part, resuming a partial file with
+//     `Range: bytes=<have>-` (206 appends, 200 restarts), retrying connection errors and 5xx with
+//     exponential backoff, optionally paced to a bandwidth cap
+//   → size and SHA-256 against the manifest → WatchlistStore.install (which verifies everything
+//     again and activates atomically) → staging file removed.
+//
+// TLS trusts ONLY the configured CA (the system store is never consulted) and presents the
+// device's client certificate. No failure touches the active list. Nothing secret is logged:
+// messages name files and hosts, never key material.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import AsyncHTTPClient
+import Crypto
+import NIOCore
+import NIOSSL
+import VigilCore
+import Watchlist
+
+// MARK: configuration
+
+/// `key = value` lines; `#` starts a comment; unknown keys are refused (a typo must not silently
+/// drop, say, the bandwidth cap).
+public struct SyncConfig: Sendable, Equatable {
+    /// https://host[:port][/path]: the manifest is <server>/manifest.
+    public var server: String
+    /// The one CA that may sign the server's certificate (PEM).
+    public var caFile: String
+    /// The device's client certificate and key (PEM); both or neither.
+    public var clientCertificate: String?
+    public var clientKey: String?
+    public var store: String
+    public var authorityKey: String
+    public var embedderModel: String
+    /// Bytes per second; nil: unpaced.
+    public var bandwidth: Int?
+    /// Extra attempts after the first, for connection errors and 5xx.
+    public var retries: Int = 4
+    /// First backoff in seconds; doubles on every retry.
+    public var backoff: Double = 1
+    /// Seconds without progress before a connection is given up (connect and read).
+    public var timeout: Double = 30
+
+    public init(server: String, caFile: String, clientCertificate: String?, clientKey: String?, store: String,
+                authorityKey: String, embedderModel: String) {
+        self.server = server; self.caFile = caFile; self.clientCertificate = clientCertificate; self.clientKey = clientKey
+        self.store = store; self.authorityKey = authorityKey; self.embedderModel = embedderModel
+    }
+
+    public static let keys = ["server", "ca", "client_cert", "client_key", "store", "authority_key", "embedder",
+                              "bandwidth", "retries", "backoff", "timeout"]
+
+    public init(parsing text: String, path: String = "config") throws(SyncError) {
+        var values: [String: String] = [:]
+        for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+            let trimmed = line.trimmingSpaces
+            if trimmed.isEmpty { continue }
+            guard let eq = trimmed.firstIndex(of: "=") else { throw .config("\(path):\(i + 1): expected 'key = value'") }
+            let key = String(trimmed[..<eq]).trimmingSpaces, value = String(trimmed[trimmed.index(after: eq)...]).trimmingSpaces
+            guard Self.keys.contains(key) else { throw .config("\(path):\(i + 1): unknown key '\(key)' (known: \(Self.keys.joined(separator: ", ")))") }
+            guard values[key] == nil else { throw .config("\(path):\(i + 1): '\(key)' given twice") }
+            guard !value.isEmpty else { throw .config("\(path):\(i + 1): '\(key)' has no value") }
+            values[key] = value
+        }
+        func required(_ k: String) throws(SyncError) -> String {
+            guard let v = values[k] else { throw .config("\(path): missing '\(k)'") }
+            return v
+        }
+        var server = try required("server")
+        guard server.hasPrefix("https://"), server.count > 8 else { throw .config("\(path): server must be an https:// URL (plain http is refused)") }
+        while server.hasSuffix("/") { server.removeLast() }
+        self.init(server: server, caFile: try required("ca"), clientCertificate: values["client_cert"], clientKey: values["client_key"],
+                  store: try required("store"), authorityKey: try required("authority_key"), embedderModel: try required("embedder"))
+        guard (clientCertificate == nil) == (clientKey == nil) else { throw .config("\(path): client_cert and client_key go together") }
+        if let b = values["bandwidth"] {
+            guard let n = Int(b), n > 0 else { throw .config("\(path): bandwidth must be a positive number of bytes per second") }
+            bandwidth = n
+        }
+        if let r = values["retries"] {
+            guard let n = Int(r), n >= 0, n <= 20 else { throw .config("\(path): retries must be 0...20") }
+            retries = n
+        }
+        if let b = values["backoff"] {
+            guard let d = Double(b), d.isFinite, d >= 0, d <= 3600 else { throw .config("\(path): backoff must be 0...3600 seconds") }
+            backoff = d
+        }
+        if let t = values["timeout"] {
+            guard let d = Double(t), d.isFinite, d > 0, d <= 3600 else { throw .config("\(path): timeout must be in (0, 3600] seconds") }
+            timeout = d
+        }
+    }
+
+    public init(file path: String) throws(SyncError) {
+        let bytes: [UInt8]
+        do { bytes = try readFile(path) } catch { throw .config("\(error)") }
+        try self.init(parsing: String(decoding: bytes, as: UTF8.self), path: path)
+    }
+}
+
+extension String {
+    fileprivate var trimmingSpaces: String {
+        let u = Array(utf8)
+        var a = 0, b = u.count
+        while a < b, u[a] == 0x20 || u[a] == 0x09 || u[a] == 0x0D { a += 1 }
+        while b > a, u[b - 1] == 0x20 || u[b - 1] == 0x09 || u[b - 1] == 0x0D { b -= 1 }
+        return String(decoding: u[a..<b], as: UTF8.self)
+    }
+}
+
+// MARK: errors and outcome
+
+public enum SyncError: Error, Equatable, CustomStringConvertible {
+    case config(String)
+    /// Loading the CA, client certificate or key (the message names the file, never its contents).
+    case credentials(String)
+    /// The TLS handshake failed: untrusted server certificate, name mismatch, protocol error.
+    case tls(String)
+    /// The server refused the client certificate (nginx answers 400 when none or a bad one is sent).
+    case clientCertificateRefused(String)
+    /// Connection errors or 5xx, still failing after every retry.
+    case unreachable(url: String, attempts: Int, last: String)
+    case http(url: String, status: Int)
+    case manifest(WatchlistError)
+    case manifestSignature
+    case rollback(offered: UInt64, highestInstalled: UInt64)
+    case tooLarge(url: String, limit: UInt64)
+    case sizeMismatch(expected: UInt64, actual: UInt64)
+    case hashMismatch(expected: String, actual: String)
+    case versionMismatch(manifest: UInt64, bundle: UInt64)
+    case diskFull(path: String)
+    case storage(FileError)
+    case installRefused(version: UInt64, WatchlistError)
+    case store(WatchlistError)
+
+    public var description: String {
+        switch self {
+        case .config(let s): "sync config: \(s)"
+        case .credentials(let s): "TLS credentials: \(s)"
+        case .tls(let s): "TLS handshake failed: \(s)"
+        case .clientCertificateRefused(let s): "server refused the client certificate: \(s)"
+        case .unreachable(let u, let n, let last): "\(u): failed after \(n) attempt\(n == 1 ? "" : "s"): \(last)"
+        case .http(let u, let s): "\(u): HTTP \(s)"
+        case .manifest(let e):
+            if case .badField(let f) = e { "manifest refused: " + (f.hasPrefix("manifest: ") ? String(f.dropFirst(10)) : f) } else { "manifest refused: \(e)" }
+        case .manifestSignature: "manifest signature does not verify: the manifest was altered or not signed by the configured authority"
+        case .rollback(let o, let h): "rollback refused: server offers version \(o), older than the highest ever installed (\(h))"
+        case .tooLarge(let u, let l): "\(u): server sent more than the manifest's \(l) bytes; download discarded"
+        case .sizeMismatch(let e, let a): "downloaded bundle is \(a) bytes, the manifest says \(e); download discarded"
+        case .hashMismatch(let e, let a): "downloaded bundle SHA-256 \(a) does not match the manifest's \(e); download discarded"
+        case .versionMismatch(let m, let b): "bundle is version \(b), the manifest announced \(m); download discarded"
+        case .diskFull(let p): "disk full while writing \(p); partial download removed"
+        case .storage(let e): "staging: \(e)"
+        case .installRefused(let v, let e): "bundle v\(v) refused by the store: \(e)"
+        case .store(let e): "watchlist store: \(e)"
+        }
+    }
+}
+
+public enum SyncOutcome: Sendable, Equatable {
+    case upToDate(version: UInt64)
+    case installed(InstallReport, resumedFrom: UInt64, attempts: Int)
+}
+
+// MARK: the sync
+
+/// One sync run. `log` receives progress lines (retries, resumes); nothing secret.
+public func syncWatchlist(_ config: SyncConfig, log: @escaping @Sendable (String) -> Void = { _ in }) async throws(SyncError) -> SyncOutcome {
+    do {
+        return try await Syncer(config: config, log: log).run()
+    } catch let e as SyncError {
+        throw e
+    } catch {
+        throw .storage(FileError(path: config.store, operation: "sync (\(error))", errno: Errno(rawValue: 0)))
+    }
+}
+
+/// Whether an error from the HTTP stack is a TLS handshake failure (final) rather than a dropped
+/// connection (retried).
+func tlsFailure(_ error: any Error) -> String? {
+    if let e = error as? NIOSSLError {
+        switch e {
+        case .handshakeFailed(let stack): return reasons(in: "\(stack)")
+        default: return nil
+        }
+    }
+    if let e = error as? NIOSSLExtraError { return "\(e)" }
+    if let e = error as? BoringSSLError { return reasons(in: "\(e)") }
+    return nil
+}
+
+/// BoringSSL's reason codes (e.g. CERTIFICATE_VERIFY_FAILED) from an error stack's text, without
+/// its source paths; explained where the cause is known.
+func reasons(in text: String) -> String {
+    var codes: [String] = []
+    var rest = Substring(text)
+    while let r = rest.range(of: "OPENSSL_internal:") {
+        let code = rest[r.upperBound...].prefix { $0.isUppercase || $0.isNumber || $0 == "_" }
+        if !code.isEmpty, !codes.contains(String(code)) { codes.append(String(code)) }
+        rest = rest[r.upperBound...]
+    }
+    guard !codes.isEmpty else { return text }
+    var out = codes.joined(separator: ", ")
+    if codes.contains("CERTIFICATE_VERIFY_FAILED") {
+        out += " (the server's certificate does not chain to the pinned CA, or does not name the server's host)"
+    }
+    return out
+}
+
+struct Syncer {
+    let config: SyncConfig
+    let log: @Sendable (String) -> Void
+
+    var stagingDirectory: String { config.store + "/staging" }
+
+    func run() async throws -> SyncOutcome {
+        // Everything local first: a broken device config fails before the network is touched.
+        let store: WatchlistStore
+        let authority: AuthorityPublicKey
+        do {
+            authority = try AuthorityPublicKey(file: config.authorityKey)
+            store = try WatchlistStore(directory: config.store, authority: authority,
+                                       embedder: try EmbedderIdentity(modelFile: config.embedderModel))
+        } catch let e as WatchlistError { throw SyncError.store(e) } catch let e as FileError { throw SyncError.store(.storage(e)) }
+        let tls = try makeTLS()
+
+        var httpConfig = HTTPClient.Configuration(tlsConfiguration: tls)
+        httpConfig.redirectConfiguration = .disallow
+        httpConfig.decompression = .disabled
+        httpConfig.timeout = .init(connect: .milliseconds(Int64(config.timeout * 1000)), read: .milliseconds(Int64(config.timeout * 1000)))
+        httpConfig.connectionPool.retryConnectionEstablishment = false  // our own retries, with our backoff
+        httpConfig.httpVersion = .http1Only
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfig)
+        do {
+            let outcome = try await sync(client: client, store: store, authority: authority)
+            try? await client.shutdown()
+            return outcome
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+    }
+
+    func makeTLS() throws -> TLSConfiguration {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.minimumTLSVersion = .tlsv12
+        tls.certificateVerification = .fullVerification
+        do {
+            let ca = try NIOSSLCertificate.fromPEMFile(config.caFile)
+            guard !ca.isEmpty else { throw SyncError.credentials("\(config.caFile): no certificate in the file") }
+            tls.trustRoots = .certificates(ca)  // pinned: only this CA, never the system store
+        } catch let e as SyncError { throw e } catch {
+            throw SyncError.credentials("\(config.caFile): cannot load the CA certificate (\(type(of: error)))")
+        }
+        if let cert = config.clientCertificate, let key = config.clientKey {
+            do {
+                let chain = try NIOSSLCertificate.fromPEMFile(cert)
+                guard !chain.isEmpty else { throw SyncError.credentials("\(cert): no certificate in the file") }
+                tls.certificateChain = chain.map { .certificate($0) }
+            } catch let e as SyncError { throw e } catch {
+                throw SyncError.credentials("\(cert): cannot load the client certificate")
+            }
+            do { tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)) } catch {
+                throw SyncError.credentials("\(key): cannot load the client key")  // never its bytes
+            }
+        }
+        return tls
+    }
+
+    func sync(client: HTTPClient, store: WatchlistStore, authority: AuthorityPublicKey) async throws -> SyncOutcome {
+        // 1. the manifest: small, signed; verified before any field is used
+        let manifestURL = config.server + "/manifest"
+        let manifestBytes = try await fetchSmall(client: client, url: manifestURL, limit: WatchlistManifest.maxSize)
+        let manifest: WatchlistManifest
+        do { manifest = try WatchlistManifest(parsing: manifestBytes) } catch { throw SyncError.manifest(error) }
+        do { try manifest.verify(with: authority) } catch { throw SyncError.manifestSignature }
+
+        let highest = store.highestInstalledVersion
+        if manifest.version == highest { return .upToDate(version: highest) }
+        if manifest.version < highest { throw SyncError.rollback(offered: manifest.version, highestInstalled: highest) }
+
+        // 2. the bundle, into staging (resumable)
+        do { try makeDirectories(stagingDirectory) } catch { throw SyncError.storage(error) }
+        let part = stagingDirectory + "/list-\(manifest.version).part"
+        removeOtherPartials(keeping: "list-\(manifest.version).part")
+        let bundleURL = config.server + "/" + manifest.bundlePath
+        let (resumedFrom, attempts) = try await download(client: client, url: bundleURL, to: part, size: manifest.size)
+
+        // 3. size and hash, then the store (which verifies signature, version, expiry, embedder)
+        let bytes: [UInt8]
+        do { bytes = try readFile(part) } catch { throw SyncError.storage(error) }
+        guard UInt64(bytes.count) == manifest.size else {
+            discard(part)
+            throw SyncError.sizeMismatch(expected: manifest.size, actual: UInt64(bytes.count))
+        }
+        let digest = Array(SHA256.hash(data: bytes))
+        guard digest == manifest.sha256 else {
+            discard(part)
+            throw SyncError.hashMismatch(expected: hex(manifest.sha256), actual: hex(digest))
+        }
+        if let b = try? WatchlistBundle(parsing: bytes), b.header.listVersion != manifest.version {
+            discard(part)
+            throw SyncError.versionMismatch(manifest: manifest.version, bundle: b.header.listVersion)
+        }
+        let report: InstallReport
+        do { report = try store.install(bytes) } catch {
+            discard(part)
+            throw SyncError.installRefused(version: manifest.version, error)
+        }
+        discard(part)
+        return .installed(report, resumedFrom: resumedFrom, attempts: attempts)
+    }
+
+    func discard(_ path: String) {
+        unlink(path)
+        try? syncDirectory(containing: path)
+    }
+
+    /// Partial downloads of other versions are stale once a newer manifest appeared.
+    func removeOtherPartials(keeping name: String) {
+        guard let d = opendir(stagingDirectory) else { return }
+        defer { closedir(d) }
+        var doomed: [String] = []
+        while let e = readdir(d) {
+            let n = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if n.hasPrefix("list-"), n.hasSuffix(".part"), n != name { doomed.append(n) }
+        }
+        for n in doomed { unlink(stagingDirectory + "/" + n) }
+    }
+
+    // MARK: HTTP with retries
+
+    /// Sleeps before retry `attempt` (1-based): backoff × 2^(attempt-1).
+    func backoff(_ attempt: Int, url: String, reason: String) async {
+        let seconds = config.backoff * Double(1 << min(attempt - 1, 16))
+        log("\(url): \(reason); retry \(attempt)/\(config.retries) in \(format(seconds)) s")
+        if seconds > 0 { try? await Task.sleep(nanoseconds: UInt64(seconds * 1e9)) }
+    }
+
+    enum Attempt: Error { case retry(String) }
+
+    func isRetryableStatus(_ s: Int) -> Bool { s == 500 || s == 502 || s == 503 || s == 504 || s == 429 }
+
+    /// Maps a non-success status to a final error; 400 from a server that demands client
+    /// certificates means ours was missing or refused (nginx puts the reason in the page title).
+    func statusError(url: String, status: Int, body: [UInt8]) -> SyncError {
+        let text = String(decoding: body.prefix(2048), as: UTF8.self)
+        if status == 400, text.contains("SSL certificate") || text.contains("certificate") {
+            var reason = "HTTP 400"
+            if let a = text.range(of: "<title>"), let b = text.range(of: "</title>"), a.upperBound <= b.lowerBound {
+                reason += ": " + String(text[a.upperBound..<b.lowerBound]).filter { $0.isASCII && !$0.isNewline }
+            }
+            return .clientCertificateRefused(reason)
+        }
+        return .http(url: url, status: status)
+    }
+
+    func classify(_ error: any Error) throws -> String {
+        if let e = error as? SyncError { throw e }
+        if let t = tlsFailure(error) { throw SyncError.tls(t) }
+        return "\(error)"
+    }
+
+    func fetchSmall(client: HTTPClient, url: String, limit: Int) async throws -> [UInt8] {
+        var attempt = 0
+        while true {
+            do {
+                let response = try await client.execute(HTTPClientRequest(url: url), timeout: .milliseconds(Int64(config.timeout * 1000)))
+                let status = Int(response.status.code)
+                var body: [UInt8] = []
+                for try await chunk in response.body {
+                    body += chunk.readableBytesView
+                    guard body.count <= limit else { throw SyncError.tooLarge(url: url, limit: UInt64(limit)) }
+                }
+                if status == 200 { return body }
+                if isRetryableStatus(status) { throw Attempt.retry("HTTP \(status)") }
+                throw statusError(url: url, status: status, body: body)
+            } catch {
+                let reason: String
+                if case Attempt.retry(let r) = error { reason = r } else { reason = try classify(error) }
+                attempt += 1
+                guard attempt <= config.retries else { throw SyncError.unreachable(url: url, attempts: attempt, last: reason) }
+                await backoff(attempt, url: url, reason: reason)
+            }
+        }
+    }
+
+    /// Downloads into `part` until it holds `size` bytes; returns the offset the first attempt
+    /// resumed from and the number of attempts.
+    func download(client: HTTPClient, url: String, to part: String, size: UInt64) async throws -> (UInt64, Int) {
+        var attempt = 0
+        var resumedFrom: UInt64? = nil
+        while true {
+            do {
+                let have = fileSize(part)
+                if resumedFrom == nil { resumedFrom = have }
+                if have > size {
+                    discard(part)
+                    throw SyncError.tooLarge(url: url, limit: size)
+                }
+                if have == size { return (resumedFrom ?? 0, attempt + 1) }
+                if have > 0 { log("\(url): resuming at byte \(have) of \(size)") }
+                try await fetchOnce(client: client, url: url, to: part, have: have, size: size)
+                let now = fileSize(part)
+                if now == size { return (resumedFrom ?? 0, attempt + 1) }
+                throw Attempt.retry("body ended at byte \(now) of \(size)")
+            } catch {
+                let reason: String
+                if case Attempt.retry(let r) = error { reason = r } else { reason = try classify(error) }
+                attempt += 1
+                guard attempt <= config.retries else { throw SyncError.unreachable(url: url, attempts: attempt, last: reason) }
+                await backoff(attempt, url: url, reason: reason)
+            }
+        }
+    }
+
+    func fetchOnce(client: HTTPClient, url: String, to part: String, have: UInt64, size: UInt64) async throws {
+        var request = HTTPClientRequest(url: url)
+        if have > 0 { request.headers.add(name: "Range", value: "bytes=\(have)-") }
+        // the whole body must arrive in time; a bandwidth cap stretches it
+        var seconds = config.timeout + 60
+        if let cap = config.bandwidth { seconds += 2 * Double(size - have) / Double(cap) }
+        let response = try await client.execute(request, timeout: .milliseconds(Int64(seconds * 1000)))
+        let status = Int(response.status.code)
+        let append: Bool
+        switch status {
+        case 206 where have > 0:
+            // the range must start where our file ends
+            let cr = response.headers.first(name: "content-range") ?? ""
+            guard cr.hasPrefix("bytes \(have)-") else {
+                discard(part)
+                throw Attempt.retry("206 with Content-Range '\(cr.prefix(60))' for a request from byte \(have); restarting")
+            }
+            append = true
+        case 200:
+            if have > 0 { log("\(url): server ignored the range; restarting from byte 0") }
+            append = false
+        case 416 where have > 0:
+            discard(part)  // our partial file does not fit the server's file: start over
+            throw Attempt.retry("HTTP 416 for a resume at byte \(have); restarting")
+        default:
+            var body: [UInt8] = []
+            for try await chunk in response.body { if body.count < 4096 { body += chunk.readableBytesView } }
+            if isRetryableStatus(status) { throw Attempt.retry("HTTP \(status)") }
+            throw statusError(url: url, status: status, body: body)
+        }
+
+        let flags = O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC)
+        let fd = open(part, flags, 0o600)
+        guard fd >= 0 else { throw SyncError.storage(FileError(path: part, operation: "open", errno: .current)) }
+        var closed = false
+        defer { if !closed { close(fd) } }
+        var written = append ? have : 0
+        var paced: UInt64 = 0
+        let start = ContinuousClock.now
+        for try await chunk in response.body {
+            guard written + UInt64(chunk.readableBytes) <= size else {
+                close(fd); closed = true
+                discard(part)
+                throw SyncError.tooLarge(url: url, limit: size)
+            }
+            let err: Int32 = chunk.withUnsafeReadableBytes { raw in
+                var done = 0
+                while done < raw.count {
+                    let r = write(fd, raw.baseAddress! + done, raw.count - done)
+                    if r < 0 { if errno == EINTR { continue }; return errno }
+                    done += r
+                }
+                return 0
+            }
+            if err != 0 {
+                close(fd); closed = true
+                discard(part)
+                if err == ENOSPC || err == EDQUOT { throw SyncError.diskFull(path: part) }
+                throw SyncError.storage(FileError(path: part, operation: "write", errno: Errno(rawValue: err)))
+            }
+            written += UInt64(chunk.readableBytes)
+            paced += UInt64(chunk.readableBytes)
+            if let cap = config.bandwidth {
+                let due = Double(paced) / Double(cap)
+                let elapsed = start.duration(to: .now)
+                let elapsedSeconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+                if due > elapsedSeconds { try await Task.sleep(nanoseconds: UInt64((due - elapsedSeconds) * 1e9)) }
+            }
+        }
+        // durable before it is hashed and installed (a crash now resumes, never re-hashes garbage)
+        if fsync(fd) != 0 {
+            let e = errno
+            close(fd); closed = true
+            if e == ENOSPC || e == EDQUOT { discard(part); throw SyncError.diskFull(path: part) }
+            throw SyncError.storage(FileError(path: part, operation: "fsync", errno: Errno(rawValue: e)))
+        }
+    }
+
+    func fileSize(_ path: String) -> UInt64 {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return 0 }
+        return UInt64(max(st.st_size, 0))
+    }
+
+    func format(_ s: Double) -> String {
+        let tenths = Int((s * 10).rounded())
+        return "\(tenths / 10).\(tenths % 10)"
+    }
+}
