@@ -71,6 +71,18 @@ let package = Package(
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
+        // Hit records (issue 6): HPKE-sealed to the agency, signed by the device, kept in a durable
+        // outbox until the server acknowledged them. No NIO here (the uploader is HitUpload).
+        .target(name: "Hits", dependencies: [
+            "VigilCore", "Watchlist", .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        // Hit upload (issue 6): the outbox's sealed records PUT over HTTPS (pinned CA, client
+        // certificate), deleted only once acknowledged. Keeps NIO out of Hits.
+        .target(name: "HitUpload", dependencies: [
+            "VigilCore", "Hits",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ]),
         // Agency side: photos → detector + embedder → a signed bundle, in parallel, streamed.
         .target(name: "Enrollment", dependencies: ["VigilCore", "Imaging", "Faces", "Pipeline", "Watchlist"]),
 
@@ -79,7 +91,7 @@ let package = Package(
             name: "vigil",
             dependencies: [
                 "VigilCore", "Capture", "Imaging", "Pipeline", "Faces", "Inference", "FastKernels",
-                "Watchlist", "Enrollment", "WatchlistSync",
+                "Watchlist", "Enrollment", "WatchlistSync", "Hits", "HitUpload",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Kernel-level test runner: runs inside the qemu VM against real drivers (vivid,
@@ -97,6 +109,7 @@ let package = Package(
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "FastKernels", "Faces", "VigilTestSupport"]),
         // Whole-pipeline accuracy on real photos with the generated models (make models).
         .testTarget(name: "WatchlistTests", dependencies: ["Watchlist", "Enrollment", "Faces", "Pipeline", "VigilTestSupport"]),
+        .testTarget(name: "HitsTests", dependencies: ["Hits", "Watchlist", "VigilTestSupport"]),
         .testTarget(name: "AccuracyTests", dependencies: ["Faces", "Pipeline", "Inference", "FastKernels", "VigilTestSupport"]),
     ]
 )

@@ -159,3 +159,51 @@ func unhex(_ s: String) -> [UInt8]? {
     }
     return out
 }
+
+// MARK: device and agency keys (hit records)
+
+/// The device's Ed25519 key: signs every hit record it seals.
+public struct DeviceSigningKey: @unchecked Sendable {
+    public let key: Curve25519.Signing.PrivateKey
+    public var publicKey: DevicePublicKey { DevicePublicKey(key.publicKey) }
+    public init(file path: String) throws(WatchlistError) {
+        let f = try KeyFile.load(path, role: .device, isPrivate: true)
+        do { key = try Curve25519.Signing.PrivateKey(rawRepresentation: f.raw) } catch { throw .key("\(path): invalid Ed25519 private key") }
+    }
+    public init(_ key: Curve25519.Signing.PrivateKey = .init()) { self.key = key }
+}
+
+public struct DevicePublicKey: @unchecked Sendable {
+    public let key: Curve25519.Signing.PublicKey
+    public var raw: [UInt8] { Array(key.rawRepresentation) }
+    public var keyID: [UInt8] { Watchlist.keyID(raw) }
+    public var fingerprint: String { Watchlist.fingerprint(ofPublicKey: raw) }
+    public init(file path: String) throws(WatchlistError) {
+        let f = try KeyFile.load(path, role: .device, isPrivate: false)
+        do { key = try Curve25519.Signing.PublicKey(rawRepresentation: f.raw) } catch { throw .key("\(path): invalid Ed25519 public key") }
+    }
+    public init(_ key: Curve25519.Signing.PublicKey) { self.key = key }
+}
+
+/// The agency's X25519 key: hit records are sealed to its public half; only the private half
+/// (never on a device) opens them.
+public struct AgencyPublicKey: @unchecked Sendable {
+    public let key: Curve25519.KeyAgreement.PublicKey
+    public var raw: [UInt8] { Array(key.rawRepresentation) }
+    public var keyID: [UInt8] { Watchlist.keyID(raw) }
+    public init(file path: String) throws(WatchlistError) {
+        let f = try KeyFile.load(path, role: .agency, isPrivate: false)
+        do { key = try Curve25519.KeyAgreement.PublicKey(rawRepresentation: f.raw) } catch { throw .key("\(path): invalid X25519 public key") }
+    }
+    public init(_ key: Curve25519.KeyAgreement.PublicKey) { self.key = key }
+}
+
+public struct AgencyPrivateKey: @unchecked Sendable {
+    public let key: Curve25519.KeyAgreement.PrivateKey
+    public var publicKey: AgencyPublicKey { AgencyPublicKey(key.publicKey) }
+    public init(file path: String) throws(WatchlistError) {
+        let f = try KeyFile.load(path, role: .agency, isPrivate: true)
+        do { key = try Curve25519.KeyAgreement.PrivateKey(rawRepresentation: f.raw) } catch { throw .key("\(path): invalid X25519 private key") }
+    }
+    public init(_ key: Curve25519.KeyAgreement.PrivateKey = .init()) { self.key = key }
+}

@@ -1,0 +1,105 @@
+import ArgumentParser
+import Hits
+import VigilCore
+import Watchlist
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Vigil {
+    struct HitsCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "hits",
+            abstract: "Sealed hit records: open them (agency side), test sealing.",
+            subcommands: [Open.self, SealTest.self])
+    }
+}
+
+extension Vigil.HitsCommand {
+    struct Open: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Agency side: verify device signatures and decrypt hit records (files or directories).",
+            discussion: "Tampered, foreign or replayed records are reported, never opened silently. A hit is a candidate for human review, not an identification.")
+        @Option(help: "Agency private key (vigil keys generate --role agency).") var key: String
+        @Option(name: .customLong("device-pub"), help: "Public key of a device whose records are accepted (repeatable).") var devicePub: [String]
+        @Flag(help: "One JSON object per record and line.") var json = false
+        @Argument(help: "Record files or directories of them.") var paths: [String]
+
+        func run() throws {
+            let agency: AgencyPrivateKey
+            var devices: [DevicePublicKey] = []
+            do {
+                agency = try AgencyPrivateKey(file: key)
+                for p in devicePub { devices.append(try DevicePublicKey(file: p)) }
+            } catch { throw fail("\(error)") }
+            var files: [String] = []
+            for p in paths {
+                var st = stat()
+                if stat(p, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR {
+                    guard let d = opendir(p) else { throw fail("\(p): cannot open directory") }
+                    var names: [String] = []
+                    while let e = readdir(d) {
+                        let n = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                        if !n.hasPrefix(".") && n != "sequence" { names.append(n) }
+                    }
+                    closedir(d)
+                    files += names.sorted().map { p + "/" + $0 }
+                } else { files.append(p) }
+            }
+            var seen = Set<[UInt8]>()
+            var bad = 0
+            if !json { print("record                                sequence  created        camera     list  entry                             score  threshold  mode") }
+            for f in files {
+                do {
+                    let r = try SealedRecord(parsing: try readFile(f))
+                    let body = try r.open(agency: agency, devices: devices)
+                    guard seen.insert(r.id + r.deviceKeyID).inserted else { throw HitRecordError.replayed(id: r.idString) }
+                    if json {
+                        print("{\"record\":\"\(r.idString)\",\"sequence\":\(r.sequence),\"created_ms\":\(r.createdMillis),\"device\":\"\(hex(r.deviceKeyID.prefix(8)))\",\"camera\":\"\(body.cameraID)\",\"capture_ms\":\(body.captureWallMillis),\"watchlist_version\":\(body.watchlistVersion),\"entry\":\"\(hex(body.entryID))\",\"score\":\(body.score),\"threshold\":\(body.threshold),\"embedder\":\"\(body.embedderID)\",\"quality\":\(body.quality),\"box\":[\(body.box.map { "\($0)" }.joined(separator: ","))],\"mode\":\"\(body.mode)\",\"crop_bytes\":\(body.crop.count),\"note\":\"\(HitBody.marker)\"}")
+                    } else {
+                        print("\(r.idString)  \(r.sequence)  \(r.createdMillis)  \(body.cameraID)  v\(body.watchlistVersion)  \(hex(body.entryID))  \(body.score)  \(body.threshold)  \(body.mode)")
+                    }
+                } catch {
+                    bad += 1
+                    _ = fail("\(f): \(error)", code: 0)
+                }
+            }
+            if !json { print("\(files.count - bad) opened, \(bad) refused — each hit is a candidate for human review, not an identification") }
+            if bad > 0 { throw ExitCode(1) }
+        }
+    }
+
+    /// Seals synthetic hits into an outbox (tests of the outbox, uploader and crash safety).
+    struct SealTest: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "seal-test", abstract: "Seal N synthetic hit records into an outbox (tests only).", shouldDisplay: false)
+        @Option(help: "Records to seal.") var count: Int = 1
+        @Option(help: "Outbox directory.") var outbox: String
+        @Option(help: "Outbox capacity in bytes.") var capacity: Int = 64 << 20
+        @Option(name: .customLong("device-key"), help: "Device private key.") var deviceKey: String
+        @Option(name: .customLong("agency-pub"), help: "Agency public key.") var agencyPub: String
+        @Option(help: "Crop bytes per record (synthetic).") var crop: Int = 0
+
+        func run() throws {
+            do {
+                let device = try DeviceSigningKey(file: deviceKey)
+                let agency = try AgencyPublicKey(file: agencyPub)
+                let box = try Outbox(directory: outbox, capacityBytes: capacity)
+                for i in 0..<count {
+                    var ts = timespec()
+                    clock_gettime(CLOCK_REALTIME, &ts)
+                    let ms = Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+                    var entry = [UInt8](repeating: 0, count: 16)
+                    entry[0] = UInt8(i & 0xff); entry[1] = UInt8((i >> 8) & 0xff); entry[15] = 0xE7
+                    let body = HitBody(captureWallMillis: ms, captureMonotonicNanos: MonotonicInstant.now().nanoseconds, cameraID: "cam0",
+                                       watchlistVersion: 1, entryID: entry, score: 0.95, threshold: 0.93, embedderID: "dlib_resnet_int8",
+                                       quality: 0.8, box: [10, 20, 64, 80], mode: .investigative, auditHead: [UInt8](repeating: 0xA5, count: 32),
+                                       crop: [UInt8](repeating: 0xD8, count: crop))
+                    let item = try box.record(body, device: device, agency: agency, nowMillis: ms)
+                    print("sealed \(item.id) seq \(item.sequence) \(item.size) bytes")
+                }
+            } catch { throw fail("\(error)") }
+        }
+    }
+}
