@@ -11,13 +11,14 @@ SYSPY ?= python3
 FUZZ_SECONDS ?= 30
 VM_REF := "$$BIN/vigil-vmtest" make-reference --out "$$OUT/mjpeg-ref" --count 8 --size 640x480
 
-.PHONY: setup models optests build build-release demo test test-unit test-vm test-sync test-arm64 bench eval clean help
+.PHONY: setup models optests build build-release demo test test-unit test-vm test-sync test-hits test-arm64 bench eval clean help
 
 help:
 	@echo "make demo      set up, build, run the main job on the embedded clip (no camera needed)"
 	@echo "make test      set up, build, run unit tests and the kernel-level VM tests"
 	@echo "make test-vm   only the kernel-level tests (qemu: vivid, v4l2loopback)"
 	@echo "make test-sync watchlist sync against a real nginx (HTTPS, client certs, resume, refusals)"
+	@echo "make test-hits hit upload against a real nginx (faults, kill -9 runs, disk full, egress)"
 	@echo "make bench     side-by-side benchmarks (release build)"
 	@echo "make models    download, convert, quantize the face models into models/ (part of setup)"
 	@echo "make eval      accuracy evaluation on ../shared/testdata (when present)"
@@ -81,6 +82,7 @@ test: build optests
 	swift test -c release --skip-build
 	bash Tests/kernels/run.sh
 	bash Tests/sync/run.sh
+	bash Tests/hits/run.sh
 	bash Tests/arm64/run.sh
 	$(MAKE) --no-print-directory test-vm
 
@@ -96,6 +98,11 @@ test-vm: setup
 test-sync: setup
 	swift build -c release --product vigil
 	bash Tests/sync/run.sh --bin $(REPO)/.build/release
+
+# ---- hit upload against a real nginx (WebDAV PUT, client certificates, faults, kill -9, disk full) ----
+test-hits: setup
+	swift build -c release --product vigil
+	bash Tests/hits/run.sh --bin $(REPO)/.build/release
 
 # ---- arm64: cross-compiled C kernels run under qemu-user (Tests/arm64/run.sh) ---------------
 test-arm64: setup

@@ -12,7 +12,7 @@ extension Vigil {
         static let configuration = CommandConfiguration(
             commandName: "hits",
             abstract: "Sealed hit records: open them (agency side), test sealing.",
-            subcommands: [Open.self, SealTest.self])
+            subcommands: [Open.self, SealTest.self, Upload.self])
     }
 }
 

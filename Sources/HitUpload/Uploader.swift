@@ -1,0 +1,387 @@
+// The device's hit upload over HTTPS (issue 6, point 3).
+//
+//   for each pending record of the outbox, in sequence order:
+//     PUT <server>/hits/<id>  (the sealed bytes, application/octet-stream)
+//     200/201/204            → Outbox.acknowledge (unlink + fsync dir), next record
+//     connection error, 5xx, 408, 429
+//                            → the same record again after an exponential backoff with jitter
+//                              (Retry-After honoured), capped at max_backoff
+//     any other status       → stop with an error; the record stays in the outbox
+//
+// A PUT is idempotent by id: after a crash or a lost answer the same bytes go to the same URL
+// again, and the server keeps one file per id. A record is deleted only after the server answered
+// 2xx for it. TLS trusts ONLY the configured CA and presents the device's client certificate (the
+// same TLS set-up as WatchlistSync). Offline, the uploader waits quietly: one line when the
+// server becomes unreachable, one when it is back. Nothing secret is logged.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import AsyncHTTPClient
+import Hits
+import NIOCore
+import NIOSSL
+import VigilCore
+
+// MARK: configuration
+
+/// `key = value` lines; `#` starts a comment; unknown keys are refused.
+public struct UploadConfig: Sendable, Equatable {
+    /// https://host[:port][/path]: records go to <server>/hits/<id>.
+    public var server: String
+    /// The one CA that may sign the server's certificate (PEM).
+    public var caFile: String
+    /// The device's client certificate and key (PEM); both or neither.
+    public var clientCertificate: String?
+    public var clientKey: String?
+    /// The outbox directory (Hits.Outbox).
+    public var outbox: String
+    /// The outbox's capacity in bytes (as the agent opens it).
+    public var capacity: Int = 64 << 20
+    /// First backoff in seconds; doubles on every consecutive failure, up to `maxBackoff`.
+    public var backoff: Double = 1
+    public var maxBackoff: Double = 300
+    /// `--once` only: consecutive failed attempts (connection errors, 5xx, 408, 429) before it
+    /// gives up. Without `--once` the uploader retries for ever.
+    public var retries: Int = 8
+    /// Seconds for connect, and for one whole PUT.
+    public var timeout: Double = 30
+
+    public init(server: String, caFile: String, clientCertificate: String?, clientKey: String?, outbox: String) {
+        self.server = server; self.caFile = caFile; self.clientCertificate = clientCertificate; self.clientKey = clientKey
+        self.outbox = outbox
+    }
+
+    public static let keys = ["server", "ca", "client_cert", "client_key", "outbox", "capacity", "backoff", "max_backoff",
+                              "retries", "timeout"]
+
+    public init(parsing text: String, path: String = "config") throws(UploadError) {
+        var values: [String: String] = [:]
+        for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+            let trimmed = line.trimmingSpaces
+            if trimmed.isEmpty { continue }
+            guard let eq = trimmed.firstIndex(of: "=") else { throw .config("\(path):\(i + 1): expected 'key = value'") }
+            let key = String(trimmed[..<eq]).trimmingSpaces, value = String(trimmed[trimmed.index(after: eq)...]).trimmingSpaces
+            guard Self.keys.contains(key) else { throw .config("\(path):\(i + 1): unknown key '\(key)' (known: \(Self.keys.joined(separator: ", ")))") }
+            guard values[key] == nil else { throw .config("\(path):\(i + 1): '\(key)' given twice") }
+            guard !value.isEmpty else { throw .config("\(path):\(i + 1): '\(key)' has no value") }
+            values[key] = value
+        }
+        func required(_ k: String) throws(UploadError) -> String {
+            guard let v = values[k] else { throw .config("\(path): missing '\(k)'") }
+            return v
+        }
+        var server = try required("server")
+        guard server.hasPrefix("https://"), server.count > 8 else { throw .config("\(path): server must be an https:// URL (plain http is refused)") }
+        while server.hasSuffix("/") { server.removeLast() }
+        self.init(server: server, caFile: try required("ca"), clientCertificate: values["client_cert"], clientKey: values["client_key"],
+                  outbox: try required("outbox"))
+        guard (clientCertificate == nil) == (clientKey == nil) else { throw .config("\(path): client_cert and client_key go together") }
+        if let c = values["capacity"] {
+            guard let n = Int(c), n > 0 else { throw .config("\(path): capacity must be a positive number of bytes") }
+            capacity = n
+        }
+        func seconds(_ k: String, _ range: ClosedRange<Double>) throws(UploadError) -> Double? {
+            guard let s = values[k] else { return nil }
+            guard let d = Double(s), d.isFinite, range.contains(d) else { throw .config("\(path): \(k) must be \(range.lowerBound)...\(range.upperBound) seconds") }
+            return d
+        }
+        if let d = try seconds("backoff", 0...3600) { backoff = d }
+        if let d = try seconds("max_backoff", 0...86400) { maxBackoff = d }
+        guard maxBackoff >= backoff else { throw .config("\(path): max_backoff must be at least backoff") }
+        if let d = try seconds("timeout", 0.1...3600) { timeout = d }
+        if let r = values["retries"] {
+            guard let n = Int(r), n >= 0, n <= 1000 else { throw .config("\(path): retries must be 0...1000") }
+            retries = n
+        }
+    }
+
+    public init(file path: String) throws(UploadError) {
+        let bytes: [UInt8]
+        do { bytes = try readFile(path) } catch { throw .config("\(error)") }
+        try self.init(parsing: String(decoding: bytes, as: UTF8.self), path: path)
+    }
+}
+
+extension String {
+    fileprivate var trimmingSpaces: String {
+        let u = Array(utf8)
+        var a = 0, b = u.count
+        while a < b, u[a] == 0x20 || u[a] == 0x09 || u[a] == 0x0D { a += 1 }
+        while b > a, u[b - 1] == 0x20 || u[b - 1] == 0x09 || u[b - 1] == 0x0D { b -= 1 }
+        return String(decoding: u[a..<b], as: UTF8.self)
+    }
+}
+
+// MARK: errors and report
+
+public enum UploadError: Error, Equatable, CustomStringConvertible {
+    case config(String)
+    case credentials(String)
+    case tls(String)
+    case clientCertificateRefused(String)
+    /// `--once`: still failing after `retries` consecutive attempts; the record is kept.
+    case unreachable(url: String, attempts: Int, last: String)
+    /// A final refusal (4xx other than 408/429, 3xx, ...): the record is kept.
+    case refused(url: String, status: Int)
+    case badRecordName(String)
+    case outbox(OutboxError)
+
+    public var description: String {
+        switch self {
+        case .config(let s): "upload config: \(s)"
+        case .credentials(let s): "TLS credentials: \(s)"
+        case .tls(let s): "TLS handshake failed: \(s)"
+        case .clientCertificateRefused(let s): "server refused the client certificate: \(s); record kept in the outbox"
+        case .unreachable(let u, let n, let last): "\(u): failed after \(n) attempt\(n == 1 ? "" : "s"): \(last); record kept in the outbox"
+        case .refused(let u, let s): "\(u): server refused the record with HTTP \(s); record kept in the outbox, upload stopped"
+        case .badRecordName(let p): "\(p): outbox file name does not carry a valid record id; not uploaded"
+        case .outbox(let e): "\(e)"
+        }
+    }
+}
+
+public struct UploadReport: Sendable, Equatable {
+    public var uploaded = 0
+    public var bytes = 0
+    /// Failed attempts that were retried (connection errors, 5xx, 408, 429).
+    public var retried = 0
+    /// Records still in the outbox when the run ended.
+    public var left = 0
+    public var stopped = false
+}
+
+// MARK: the uploader
+
+public struct HitUploader: Sendable {
+    public let config: UploadConfig
+    let log: @Sendable (String) -> Void
+    /// Polled between PUTs and during waits; a PUT in flight is finished (or times out).
+    let shouldStop: @Sendable () -> Bool
+
+    public init(config: UploadConfig, log: @escaping @Sendable (String) -> Void = { _ in },
+                shouldStop: @escaping @Sendable () -> Bool = { false }) {
+        self.config = config; self.log = log; self.shouldStop = shouldStop
+    }
+
+    /// `once`: upload what is pending and return when the outbox is empty (or throw). Otherwise
+    /// poll the outbox every `poll` seconds until `shouldStop()`.
+    public func run(once: Bool, poll: Double = 1) async throws(UploadError) -> UploadReport {
+        let outbox: Outbox
+        do throws(OutboxError) { outbox = try Outbox(directory: config.outbox, capacityBytes: config.capacity) } catch { throw .outbox(error) }
+        let tls = try makeTLS()
+        var httpConfig = HTTPClient.Configuration(tlsConfiguration: tls)
+        httpConfig.redirectConfiguration = .disallow
+        httpConfig.decompression = .disabled
+        httpConfig.timeout = .init(connect: .milliseconds(Int64(config.timeout * 1000)), read: .milliseconds(Int64(config.timeout * 1000)))
+        httpConfig.connectionPool.retryConnectionEstablishment = false  // our own retries, with our backoff
+        httpConfig.httpVersion = .http1Only
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfig)
+        var state = State()
+        do throws(UploadError) {
+            try await loop(client: client, outbox: outbox, once: once, poll: poll, state: &state)
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+        try? await client.shutdown()
+        state.report.left = ((try? outbox.pending()) ?? []).count
+        return state.report
+    }
+
+    struct State {
+        var report = UploadReport()
+        var failures = 0          // consecutive
+        var offlineSince: ContinuousClock.Instant? = nil
+    }
+
+    func loop(client: HTTPClient, outbox: Outbox, once: Bool, poll: Double, state: inout State) async throws(UploadError) {
+        while !shouldStop() {
+            let items: [OutboxItem]
+            do throws(OutboxError) { items = try outbox.pending() } catch { throw .outbox(error) }
+            if items.isEmpty {
+                if once { return }
+                await sleep(poll)
+                continue
+            }
+            for item in items {
+                if shouldStop() { state.report.stopped = true; return }
+                try await upload(item, client: client, outbox: outbox, once: once, state: &state)
+            }
+        }
+        state.report.stopped = true
+    }
+
+    /// One record until acknowledged (or a final error, or a stop request).
+    func upload(_ item: OutboxItem, client: HTTPClient, outbox: Outbox, once: Bool, state: inout State) async throws(UploadError) {
+        guard isRecordID(item.id) else { throw .badRecordName(item.path) }
+        let bytes: [UInt8]
+        do throws(OutboxError) { bytes = try outbox.read(item) } catch {
+            // acknowledged meanwhile (another uploader)? then there is nothing to send
+            if access(item.path, F_OK) != 0 { return }
+            throw .outbox(error)
+        }
+        let url = config.server + "/hits/" + item.id
+        while true {
+            let outcome = await put(url: url, bytes: bytes, client: client)
+            switch outcome {
+            case .acknowledged:
+                do throws(OutboxError) { try outbox.acknowledge(item) } catch { throw .outbox(error) }
+                if let since = state.offlineSince {
+                    let d = since.duration(to: .now)
+                    log("server reachable again after \(format(Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18)) s")
+                    state.offlineSince = nil
+                }
+                state.failures = 0
+                state.report.uploaded += 1
+                state.report.bytes += bytes.count
+                return
+            case .final(let e):
+                throw e
+            case .retry(let reason, let retryAfter, let connection):
+                state.failures += 1
+                state.report.retried += 1
+                if once && state.failures > config.retries {
+                    throw .unreachable(url: url, attempts: state.failures, last: reason)
+                }
+                var delay = min(config.maxBackoff, config.backoff * Double(1 << min(state.failures - 1, 30)))
+                delay *= Double.random(in: 0.5...1.0)  // jitter: a fleet back online does not come back in step
+                if let ra = retryAfter { delay = max(delay, min(ra, config.maxBackoff)) }
+                if connection {
+                    // offline: one line when it starts, one when it ends
+                    if state.offlineSince == nil {
+                        state.offlineSince = .now
+                        log("server unreachable (\(reason)); records stay in the outbox, retrying quietly")
+                    }
+                } else {
+                    log("\(url): \(reason); retry in \(format(delay)) s")
+                }
+                await sleep(delay)
+                if shouldStop() { return }
+            }
+        }
+    }
+
+    enum Outcome {
+        case acknowledged
+        case retry(String, retryAfter: Double?, connection: Bool)
+        case final(UploadError)
+    }
+
+    func put(url: String, bytes: [UInt8], client: HTTPClient) async -> Outcome {
+        var request = HTTPClientRequest(url: url)
+        request.method = .PUT
+        request.headers.add(name: "Content-Type", value: "application/octet-stream")
+        request.body = .bytes(ByteBuffer(bytes: bytes))
+        do {
+            let response = try await client.execute(request, timeout: .milliseconds(Int64(config.timeout * 1000)))
+            let status = Int(response.status.code)
+            var body: [UInt8] = []
+            for try await chunk in response.body { if body.count < 4096 { body += chunk.readableBytesView } }
+            switch status {
+            case 200, 201, 204:
+                return .acknowledged
+            case 408, 429, 500...599:
+                let ra = response.headers.first(name: "retry-after").flatMap { Double($0.trimmingSpaces) }.flatMap { $0 >= 0 && $0.isFinite ? $0 : nil }
+                return .retry("HTTP \(status)" + (ra.map { " (Retry-After \(format($0)) s)" } ?? ""), retryAfter: ra, connection: false)
+            default:
+                let text = String(decoding: body.prefix(2048), as: UTF8.self)
+                if status == 400, text.contains("certificate") {
+                    var reason = "HTTP 400"
+                    if let a = text.range(of: "<title>"), let b = text.range(of: "</title>"), a.upperBound <= b.lowerBound {
+                        reason += ": " + String(text[a.upperBound..<b.lowerBound]).filter { $0.isASCII && !$0.isNewline }
+                    }
+                    return .final(.clientCertificateRefused(reason))
+                }
+                return .final(.refused(url: url, status: status))
+            }
+        } catch {
+            if let t = tlsFailure(error) { return .final(.tls(t)) }
+            return .retry("\(error)", retryAfter: nil, connection: true)
+        }
+    }
+
+    func sleep(_ seconds: Double) async {
+        // in slices, so a stop request is honoured within 0.1 s
+        var left = seconds
+        while left > 0, !shouldStop() {
+            let s = min(left, 0.1)
+            try? await Task.sleep(nanoseconds: UInt64(s * 1e9))
+            left -= s
+        }
+    }
+
+    func makeTLS() throws(UploadError) -> TLSConfiguration {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.minimumTLSVersion = .tlsv12
+        tls.certificateVerification = .fullVerification
+        do {
+            let ca = try NIOSSLCertificate.fromPEMFile(config.caFile)
+            guard !ca.isEmpty else { throw UploadError.credentials("\(config.caFile): no certificate in the file") }
+            tls.trustRoots = .certificates(ca)  // pinned: only this CA, never the system store
+        } catch let e as UploadError { throw e } catch {
+            throw .credentials("\(config.caFile): cannot load the CA certificate (\(type(of: error)))")
+        }
+        if let cert = config.clientCertificate, let key = config.clientKey {
+            do {
+                let chain = try NIOSSLCertificate.fromPEMFile(cert)
+                guard !chain.isEmpty else { throw UploadError.credentials("\(cert): no certificate in the file") }
+                tls.certificateChain = chain.map { .certificate($0) }
+            } catch let e as UploadError { throw e } catch {
+                throw .credentials("\(cert): cannot load the client certificate")
+            }
+            do { tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)) } catch {
+                throw .credentials("\(key): cannot load the client key")  // never its bytes
+            }
+        }
+        return tls
+    }
+}
+
+/// A UUID in lowercase 8-4-4-4-12 form: the only thing that goes into the URL path.
+func isRecordID(_ s: String) -> Bool {
+    let u = Array(s.utf8)
+    guard u.count == 36 else { return false }
+    for (i, c) in u.enumerated() {
+        if i == 8 || i == 13 || i == 18 || i == 23 { if c != 0x2D { return false } } else if !((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66)) { return false }
+    }
+    return true
+}
+
+/// Whether an error from the HTTP stack is a TLS handshake refusal (final: a certificate that does
+/// not verify, a protocol mismatch) rather than a connection dropped during the handshake ("EOF
+/// during handshake", no BoringSSL reason code: retried like any other dropped connection).
+func tlsFailure(_ error: any Error) -> String? {
+    if let e = error as? NIOSSLError {
+        switch e {
+        case .handshakeFailed(let stack): return reasons(in: "\(stack)", onlyWithCode: true)
+        default: return nil
+        }
+    }
+    if let e = error as? NIOSSLExtraError { return "\(e)" }
+    if let e = error as? BoringSSLError { return reasons(in: "\(e)", onlyWithCode: true) }
+    return nil
+}
+
+func reasons(in text: String, onlyWithCode: Bool = false) -> String? {
+    var codes: [String] = []
+    var rest = Substring(text)
+    while let r = rest.range(of: "OPENSSL_internal:") {
+        let code = rest[r.upperBound...].prefix { $0.isUppercase || $0.isNumber || $0 == "_" }
+        if !code.isEmpty, !codes.contains(String(code)) { codes.append(String(code)) }
+        rest = rest[r.upperBound...]
+    }
+    guard !codes.isEmpty else { return onlyWithCode ? nil : text }
+    var out = codes.joined(separator: ", ")
+    if codes.contains("CERTIFICATE_VERIFY_FAILED") {
+        out += " (the server's certificate does not chain to the pinned CA, or does not name the server's host)"
+    }
+    return out
+}
+
+func format(_ s: Double) -> String {
+    let tenths = Int((s * 10).rounded())
+    return "\(tenths / 10).\(tenths % 10)"
+}

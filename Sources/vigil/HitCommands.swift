@@ -1,0 +1,42 @@
+// `vigil hits upload` (device side): the outbox's sealed records PUT over HTTPS, deleted only once
+// the server acknowledged them. See docs/HITS-SERVER.md.
+import ArgumentParser
+import HitUpload
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Set by SIGTERM/SIGINT; a second signal abandons the PUT in flight (its record stays queued).
+private let uploadStopRequested = Atomic<Bool>(false)
+
+extension Vigil.HitsCommand {
+    struct Upload: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Device side: upload sealed hit records from the outbox over HTTPS (pinned CA, client certificate).",
+            discussion: "Config keys (key = value): server, ca, client_cert, client_key, outbox, capacity, backoff, max_backoff, retries, timeout. A record is deleted only after the server answered 2xx for it. See docs/HITS-SERVER.md.")
+        @Option(help: "Upload config file.") var config: String
+        @Flag(help: "Upload what is pending and exit (0 once the outbox is empty, non-zero on failure); without it, keep running until SIGTERM/SIGINT.") var once = false
+
+        func run() async throws {
+            let c: UploadConfig
+            do { c = try UploadConfig(file: config) } catch { throw fail("upload: \(error)") }
+            let handler: @convention(c) (Int32) -> Void = { _ in
+                if uploadStopRequested.exchange(true, ordering: .relaxed) { _exit(130) }
+            }
+            signal(SIGTERM, handler)
+            signal(SIGINT, handler)
+            let uploader = HitUploader(config: c, log: { line in
+                _ = ("vigil: upload: " + line + "\n").utf8CString.withUnsafeBufferPointer { write(2, $0.baseAddress, $0.count - 1) }
+            }, shouldStop: { uploadStopRequested.load(ordering: .relaxed) })
+            let r: UploadReport
+            do { r = try await uploader.run(once: once) } catch { throw fail("upload: \(error)") }
+            var line = "uploaded \(r.uploaded) record\(r.uploaded == 1 ? "" : "s") (\(r.bytes) bytes)"
+            if r.retried > 0 { line += ", \(r.retried) failed attempt\(r.retried == 1 ? "" : "s") retried" }
+            line += r.left == 0 ? "; outbox empty" : "; \(r.left) left in the outbox"
+            if r.stopped { line += "; stopped by signal" }
+            print(line)
+        }
+    }
+}
