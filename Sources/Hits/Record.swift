@@ -56,6 +56,7 @@ public enum HitRecordError: Error, Equatable, CustomStringConvertible {
     case notForThisAgency
     case decryptionFailed
     case replayed(id: String)
+    case deviceKeyExpired(keyID: String, expiredMillis: Int64, createdMillis: Int64)
     case sealing(String)
 
     public var description: String {
@@ -69,6 +70,7 @@ public enum HitRecordError: Error, Equatable, CustomStringConvertible {
         case .notForThisAgency: "sealed to another agency key"
         case .decryptionFailed: "body does not decrypt (tampered, or not sealed to this key)"
         case .replayed(let id): "record \(id) seen before (replay)"
+        case .deviceKeyExpired(let k, let e, let c): "device key \(k) expired at \(e) ms; record created at \(c) ms: refused"
         case .sealing(let s): "sealing failed: \(s)"
         }
     }
@@ -138,6 +140,17 @@ public struct SealedRecord: Sendable, Equatable {
         guard bytes.count >= total else { throw .truncated("needs \(total) bytes, has \(bytes.count)") }
         guard bytes.count == total else { throw .badField("\(bytes.count - total) bytes after the signature") }
         self.bytes = bytes
+    }
+
+    /// As `open(agency:devices:)`, with a validity end per device key (Unix ms; nil: no end):
+    /// a record signed by a key after its end (a retired or compromised device) is refused.
+    public func open(agency: AgencyPrivateKey, devices: [(key: DevicePublicKey, validUntilMillis: Int64?)]) throws(HitRecordError) -> HitBody {
+        if let d = devices.first(where: { $0.key.keyID == deviceKeyID }), let end = d.validUntilMillis, createdMillis > end {
+            // Verify first, so a forged record cannot claim to be from an expired key either way.
+            _ = try open(agency: agency, devices: [d.key])
+            throw .deviceKeyExpired(keyID: Watchlist.hex(deviceKeyID.prefix(8)), expiredMillis: end, createdMillis: createdMillis)
+        }
+        return try open(agency: agency, devices: devices.map(\.key))
     }
 
     /// Agency side: verify the device signature (against the known device keys), then open the body.

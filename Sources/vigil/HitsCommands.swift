@@ -1,4 +1,5 @@
 import ArgumentParser
+import Enrollment
 import Hits
 import VigilCore
 import Watchlist
@@ -22,17 +23,25 @@ extension Vigil.HitsCommand {
             abstract: "Agency side: verify device signatures and decrypt hit records (files or directories).",
             discussion: "Tampered, foreign or replayed records are reported, never opened silently. A hit is a candidate for human review, not an identification.")
         @Option(help: "Agency private key (vigil keys generate --role agency).") var key: String
-        @Option(name: .customLong("device-pub"), help: "Public key of a device whose records are accepted (repeatable).") var devicePub: [String]
+        @Option(name: .customLong("device-pub"), help: "Public key of a device whose records are accepted (repeatable); FILE@YYYY-MM-DD: not after that date (retired or compromised key).") var devicePub: [String]
         @Flag(help: "One JSON object per record and line.") var json = false
         @Argument(help: "Record files or directories of them.") var paths: [String]
 
         func run() throws {
             let agency: AgencyPrivateKey
-            var devices: [DevicePublicKey] = []
+            var devices: [(key: DevicePublicKey, validUntilMillis: Int64?)] = []
             do {
                 agency = try AgencyPrivateKey(file: key)
-                for p in devicePub { devices.append(try DevicePublicKey(file: p)) }
-            } catch { throw fail("\(error)") }
+                for p in devicePub {
+                    let parts = p.split(separator: "@", maxSplits: 1).map(String.init)
+                    var end: Int64?
+                    if parts.count == 2 {
+                        guard let day = parseDay(parts[1]) else { throw fail("--device-pub \(p): date must be YYYY-MM-DD") }
+                        end = (day + 86_400) * 1000 - 1  // through the end of that day (UTC)
+                    }
+                    devices.append((try DevicePublicKey(file: parts[0]), end))
+                }
+            } catch let e as ExitCode { throw e } catch { throw fail("\(error)") }
             var files: [String] = []
             for p in paths {
                 var st = stat()
@@ -103,3 +112,6 @@ extension Vigil.HitsCommand {
         }
     }
 }
+
+/// YYYY-MM-DD → Unix seconds at UTC midnight.
+func parseDay(_ s: String) -> Int64? { Enrollment.parseDate(s) }

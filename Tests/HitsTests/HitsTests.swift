@@ -70,6 +70,15 @@ struct RecordTests {
         }
     }
 
+    @Test func recordsFromAnExpiredDeviceKeyAreRefused() throws {
+        let r = try seal(5)  // created 1_795_000_000_000 ms
+        let ok = try r.open(agency: agency, devices: [(device.publicKey, 1_795_000_000_000)])
+        #expect(ok.entryID == sampleBody(5).entryID)
+        do { _ = try r.open(agency: agency, devices: [(device.publicKey, 1_794_999_999_999)]); Issue.record("opened") } catch {
+            if case .deviceKeyExpired = error {} else { Issue.record("\(error)") }
+        }
+    }
+
     @Test func fuzzedRecordsNeverCrash() throws {
         let base = try seal(2, crop: 40).bytes
         var g = SystemRandomNumberGenerator()
