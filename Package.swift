@@ -66,8 +66,10 @@ let package = Package(
         ]),
         // Device side: fetch the signed manifest and the bundle over HTTPS (resume, retries,
         // bandwidth cap) into staging, then hand it to WatchlistStore.install.
+        // The config files and pinned-CA TLS set-up shared by the two HTTPS clients below.
+        .target(name: "PinnedTLS", dependencies: ["VigilCore", .product(name: "NIOSSL", package: "swift-nio-ssl")]),
         .target(name: "WatchlistSync", dependencies: [
-            "VigilCore", "Watchlist",
+            "VigilCore", "Watchlist", "PinnedTLS",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
@@ -79,7 +81,7 @@ let package = Package(
         // Hit upload (issue 6): the outbox's sealed records PUT over HTTPS (pinned CA, client
         // certificate), deleted only once acknowledged. Keeps NIO out of Hits.
         .target(name: "HitUpload", dependencies: [
-            "VigilCore", "Hits",
+            "VigilCore", "Hits", "PinnedTLS",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),

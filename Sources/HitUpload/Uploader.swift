@@ -22,6 +22,7 @@ import AsyncHTTPClient
 import Hits
 import NIOCore
 import NIOSSL
+import PinnedTLS
 import VigilCore
 
 // MARK: configuration
@@ -57,18 +58,8 @@ public struct UploadConfig: Sendable, Equatable {
                               "retries", "timeout"]
 
     public init(parsing text: String, path: String = "config") throws(UploadError) {
-        var values: [String: String] = [:]
-        for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
-            let trimmed = line.trimmingSpaces
-            if trimmed.isEmpty { continue }
-            guard let eq = trimmed.firstIndex(of: "=") else { throw .config("\(path):\(i + 1): expected 'key = value'") }
-            let key = String(trimmed[..<eq]).trimmingSpaces, value = String(trimmed[trimmed.index(after: eq)...]).trimmingSpaces
-            guard Self.keys.contains(key) else { throw .config("\(path):\(i + 1): unknown key '\(key)' (known: \(Self.keys.joined(separator: ", ")))") }
-            guard values[key] == nil else { throw .config("\(path):\(i + 1): '\(key)' given twice") }
-            guard !value.isEmpty else { throw .config("\(path):\(i + 1): '\(key)' has no value") }
-            values[key] = value
-        }
+        let values: [String: String]
+        do { values = try parseKeyValueFile(text, path: path, known: Self.keys) } catch { throw .config(error.message) }
         func required(_ k: String) throws(UploadError) -> String {
             guard let v = values[k] else { throw .config("\(path): missing '\(k)'") }
             return v
@@ -105,15 +96,6 @@ public struct UploadConfig: Sendable, Equatable {
     }
 }
 
-extension String {
-    fileprivate var trimmingSpaces: String {
-        let u = Array(utf8)
-        var a = 0, b = u.count
-        while a < b, u[a] == 0x20 || u[a] == 0x09 || u[a] == 0x0D { a += 1 }
-        while b > a, u[b - 1] == 0x20 || u[b - 1] == 0x09 || u[b - 1] == 0x0D { b -= 1 }
-        return String(decoding: u[a..<b], as: UTF8.self)
-    }
-}
 
 // MARK: errors and report
 
@@ -284,7 +266,7 @@ public struct HitUploader: Sendable {
             case 200, 201, 204:
                 return .acknowledged
             case 408, 429, 500...599:
-                let ra = response.headers.first(name: "retry-after").flatMap { Double($0.trimmingSpaces) }.flatMap { $0 >= 0 && $0.isFinite ? $0 : nil }
+                let ra = response.headers.first(name: "retry-after").flatMap { Double($0.trimmingBlanks) }.flatMap { $0 >= 0 && $0.isFinite ? $0 : nil }
                 return .retry("HTTP \(status)" + (ra.map { " (Retry-After \(format($0)) s)" } ?? ""), retryAfter: ra, connection: false)
             default:
                 let text = String(decoding: body.prefix(2048), as: UTF8.self)
@@ -313,30 +295,11 @@ public struct HitUploader: Sendable {
         }
     }
 
+    /// Only the configured CA is trusted, never the system store (PinnedTLS).
     func makeTLS() throws(UploadError) -> TLSConfiguration {
-        var tls = TLSConfiguration.makeClientConfiguration()
-        tls.minimumTLSVersion = .tlsv12
-        tls.certificateVerification = .fullVerification
-        do {
-            let ca = try NIOSSLCertificate.fromPEMFile(config.caFile)
-            guard !ca.isEmpty else { throw UploadError.credentials("\(config.caFile): no certificate in the file") }
-            tls.trustRoots = .certificates(ca)  // pinned: only this CA, never the system store
-        } catch let e as UploadError { throw e } catch {
-            throw .credentials("\(config.caFile): cannot load the CA certificate (\(type(of: error)))")
+        do { return try pinnedClientTLS(caFile: config.caFile, clientCertificate: config.clientCertificate, clientKey: config.clientKey) } catch {
+            throw UploadError.credentials(error.message)
         }
-        if let cert = config.clientCertificate, let key = config.clientKey {
-            do {
-                let chain = try NIOSSLCertificate.fromPEMFile(cert)
-                guard !chain.isEmpty else { throw UploadError.credentials("\(cert): no certificate in the file") }
-                tls.certificateChain = chain.map { .certificate($0) }
-            } catch let e as UploadError { throw e } catch {
-                throw .credentials("\(cert): cannot load the client certificate")
-            }
-            do { tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)) } catch {
-                throw .credentials("\(key): cannot load the client key")  // never its bytes
-            }
-        }
-        return tls
     }
 }
 

@@ -20,6 +20,7 @@ import AsyncHTTPClient
 import Crypto
 import NIOCore
 import NIOSSL
+import PinnedTLS
 import VigilCore
 import Watchlist
 
@@ -57,18 +58,8 @@ public struct SyncConfig: Sendable, Equatable {
                               "bandwidth", "retries", "backoff", "timeout"]
 
     public init(parsing text: String, path: String = "config") throws(SyncError) {
-        var values: [String: String] = [:]
-        for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
-            let trimmed = line.trimmingSpaces
-            if trimmed.isEmpty { continue }
-            guard let eq = trimmed.firstIndex(of: "=") else { throw .config("\(path):\(i + 1): expected 'key = value'") }
-            let key = String(trimmed[..<eq]).trimmingSpaces, value = String(trimmed[trimmed.index(after: eq)...]).trimmingSpaces
-            guard Self.keys.contains(key) else { throw .config("\(path):\(i + 1): unknown key '\(key)' (known: \(Self.keys.joined(separator: ", ")))") }
-            guard values[key] == nil else { throw .config("\(path):\(i + 1): '\(key)' given twice") }
-            guard !value.isEmpty else { throw .config("\(path):\(i + 1): '\(key)' has no value") }
-            values[key] = value
-        }
+        let values: [String: String]
+        do { values = try parseKeyValueFile(text, path: path, known: Self.keys) } catch { throw .config(error.message) }
         func required(_ k: String) throws(SyncError) -> String {
             guard let v = values[k] else { throw .config("\(path): missing '\(k)'") }
             return v
@@ -104,15 +95,6 @@ public struct SyncConfig: Sendable, Equatable {
     }
 }
 
-extension String {
-    fileprivate var trimmingSpaces: String {
-        let u = Array(utf8)
-        var a = 0, b = u.count
-        while a < b, u[a] == 0x20 || u[a] == 0x09 || u[a] == 0x0D { a += 1 }
-        while b > a, u[b - 1] == 0x20 || u[b - 1] == 0x09 || u[b - 1] == 0x0D { b -= 1 }
-        return String(decoding: u[a..<b], as: UTF8.self)
-    }
-}
 
 // MARK: errors and outcome
 
@@ -247,30 +229,11 @@ struct Syncer {
         }
     }
 
+    /// Only the configured CA is trusted, never the system store (PinnedTLS).
     func makeTLS() throws -> TLSConfiguration {
-        var tls = TLSConfiguration.makeClientConfiguration()
-        tls.minimumTLSVersion = .tlsv12
-        tls.certificateVerification = .fullVerification
-        do {
-            let ca = try NIOSSLCertificate.fromPEMFile(config.caFile)
-            guard !ca.isEmpty else { throw SyncError.credentials("\(config.caFile): no certificate in the file") }
-            tls.trustRoots = .certificates(ca)  // pinned: only this CA, never the system store
-        } catch let e as SyncError { throw e } catch {
-            throw SyncError.credentials("\(config.caFile): cannot load the CA certificate (\(type(of: error)))")
+        do { return try pinnedClientTLS(caFile: config.caFile, clientCertificate: config.clientCertificate, clientKey: config.clientKey) } catch {
+            throw SyncError.credentials(error.message)
         }
-        if let cert = config.clientCertificate, let key = config.clientKey {
-            do {
-                let chain = try NIOSSLCertificate.fromPEMFile(cert)
-                guard !chain.isEmpty else { throw SyncError.credentials("\(cert): no certificate in the file") }
-                tls.certificateChain = chain.map { .certificate($0) }
-            } catch let e as SyncError { throw e } catch {
-                throw SyncError.credentials("\(cert): cannot load the client certificate")
-            }
-            do { tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)) } catch {
-                throw SyncError.credentials("\(key): cannot load the client key")  // never its bytes
-            }
-        }
-        return tls
     }
 
     func sync(client: HTTPClient, store: WatchlistStore, authority: AuthorityPublicKey) async throws -> SyncOutcome {
