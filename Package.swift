@@ -4,7 +4,7 @@
 //
 // C is confined to the three system-library shim targets (CV4L2, CTurboJPEG, CGPIOD) and the
 // int8 kernel library CKernels; only the modules right above them (Capture, Imaging,
-// FastKernels, and later Field) import C. Everything else is Swift.
+// FastKernels, LEDs) import C. Everything else is Swift.
 import PackageDescription
 
 let package = Package(
@@ -85,6 +85,21 @@ let package = Package(
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
+        // MARK: field hardware (issue 7)
+        // The device's TOML configuration: our own small TOML reader (every error names file, line
+        // and key), the schema, board profiles, atomic versioned saves.
+        .target(name: "Config", dependencies: ["VigilCore"]),
+        // Append-only, hash-chained audit log (JSON lines), rotation with the chain carried over.
+        .target(name: "Audit", dependencies: ["VigilCore", .product(name: "Crypto", package: "swift-crypto")]),
+        // Status LEDs: the pattern engine, health → pattern mapping, libgpiod v1.6 driver.
+        .target(name: "LEDs", dependencies: ["VigilCore", "CGPIOD"]),
+        // The technicians' serial console: termios, line editor, PIN login (scrypt), commands.
+        .target(name: "Console", dependencies: [
+            "VigilCore", "Config", "Audit",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "_CryptoExtras", package: "swift-crypto"),
+        ]),
+
         // Agency side: photos → detector + embedder → a signed bundle, in parallel, streamed.
         .target(name: "Enrollment", dependencies: ["VigilCore", "Imaging", "Faces", "Pipeline", "Watchlist"]),
 
@@ -94,6 +109,8 @@ let package = Package(
             dependencies: [
                 "VigilCore", "Capture", "Imaging", "Pipeline", "Faces", "Inference", "FastKernels",
                 "Watchlist", "Enrollment", "WatchlistSync", "Hits", "HitUpload",
+                "Config", "Audit", "LEDs", "Console", "CGPIOD",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Kernel-level test runner: runs inside the qemu VM against real drivers (vivid,
@@ -112,6 +129,10 @@ let package = Package(
         // Whole-pipeline accuracy on real photos with the generated models (make models).
         .testTarget(name: "WatchlistTests", dependencies: ["Watchlist", "Enrollment", "Faces", "Pipeline", "VigilTestSupport"]),
         .testTarget(name: "HitsTests", dependencies: ["Hits", "Watchlist", "VigilTestSupport"]),
+        .testTarget(name: "ConfigTests", dependencies: ["Config", "VigilTestSupport"]),
+        .testTarget(name: "AuditTests", dependencies: ["Audit", "VigilTestSupport"]),
+        .testTarget(name: "LEDsTests", dependencies: ["LEDs", "VigilTestSupport"]),
+        .testTarget(name: "ConsoleTests", dependencies: ["Console", "Config", "Audit", "VigilTestSupport"]),
         .testTarget(name: "AccuracyTests", dependencies: ["Faces", "Pipeline", "Inference", "FastKernels", "VigilTestSupport"]),
     ]
 )

@@ -5,25 +5,11 @@ import Hits
 import Testing
 import VigilCore
 import Watchlist
+import VigilTestSupport
 
-func tempDir() -> String {
-    var template = Array("/tmp/vigil-hits-XXXXXX".utf8CString)
-    let p = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-    return String(cString: p!)
-}
+func tempDir() -> String { makeTempDirectory("hits") }
 
-func rmTree(_ path: String) {
-    guard let d = opendir(path) else { return }
-    while let e = readdir(d) {
-        let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        if name == "." || name == ".." { continue }
-        let full = path + "/" + name
-        var st = stat()
-        if lstat(full, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR { rmTree(full) } else { unlink(full) }
-    }
-    closedir(d)
-    rmdir(path)
-}
+func rmTree(_ path: String) { removeTree(path) }
 
 func sampleBody(_ i: Int, crop: Int = 0) -> HitBody {
     var entry = [UInt8](repeating: 0x42, count: 16)

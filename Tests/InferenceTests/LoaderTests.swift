@@ -1,6 +1,7 @@
 import Inference
 import Testing
 import VigilCore
+import VigilTestSupport
 
 /// A minimal protobuf writer to build ONNX graphs by hand (hostile and invalid ones included).
 struct ProtoWriter {
@@ -69,18 +70,6 @@ enum ONNXBuilder {
             for o in outputs { valueInfo(&g, field: 12, name: o, dims: []) }
         }
         return m.bytes
-    }
-}
-
-/// SplitMix64: deterministic randomness for the fuzz loops.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 
@@ -204,7 +193,7 @@ struct SplitMix64: RandomNumberGenerator {
     /// Random byte flips and garbage: errors or valid models, never a crash; runs stay bounded.
     @Test func mutatedModelsAreErrorsNotCrashes() throws {
         try #require(OpTestData.isPresent, Comment(rawValue: OpTestData.missingMessage))
-        var rng = SplitMix64(state: 42)
+        var rng = SplitMix64(seed: 42)
         var outcomes = [String: Int]()
         for file in ["residual_add-u8s8", "concat-s8s8", "gemm-u8s8", "head_reshape-u8s8", "model_yunet-u8s8"] {
             let original = try OpTestData.readBytes(OpTestData.directory + "/\(file)/model.onnx")

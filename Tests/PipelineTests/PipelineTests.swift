@@ -9,10 +9,7 @@ import VigilTestSupport
 import Glibc
 #endif
 
-func tempDir() -> String {
-    var template = Array("/tmp/vigil-pipeline-XXXXXX".utf8CString)
-    return template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
-}
+func tempDir() -> String { makeTempDirectory("pipeline") }
 
 /// The file's bytes, or nil when it cannot be read (e.g. it must not exist).
 func contents(of path: String) -> [UInt8]? { try? VigilCore.readFile(path) }

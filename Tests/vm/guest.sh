@@ -3,12 +3,16 @@
 # 9p), started by Tests/vm/init. Environment:
 #   BIN  directory with the project's binaries (vigil, vigil-vmtest), a host path
 #   OUT  writable results directory (9p share of the host's results dir, same path)
-#   VIGIL_VM_ONLY  comma-separated groups to run (default cli,vivid,loopback; "probe" is extra)
-# Devices: /dev/video0 = vivid (n_devs=1 node_types=0x1), /dev/video10 = v4l2loopback.
+#   VIGIL_VM_ONLY  comma-separated groups to run (default cli,vivid,loopback,field; "probe" is extra)
+# Devices: /dev/video0 = vivid (n_devs=1 node_types=0x1), /dev/video10 = v4l2loopback,
+#   gpio-sim chip "vigil-leds" (4 lines led0..led3, created by /init; exported below as
+#   VIGIL_GPIOCHIP=gpiochipN and VIGIL_GPIO_SYSFS=/sys/devices/platform/gpio-sim.0/gpiochipN),
+#   /dev/ttyS1 = qemu unix socket $OUT/ttyS1.sock on the host (host scripts: HOST-RUN, see below).
 # Output protocol (parsed by vmrun.py on the host, console = ttyS0):
 #   "PASS <group>/<name>" / "FAIL <group>/<name>: <reason>"  one result each
 #   "GUEST <text>"                                            progress/info worth showing
 #   "  <group>| <text>"                                       other output of the programs under test
+#   "HOST-RUN <name> <script> [args]" / "HOST-KILL <name>"   start / stop a host-side script
 #   "VIGIL-VM-END ..."                                        last line: the script ran to its end
 # /tmp is the host's (read-only here): TMPDIR=$OUT/tmp.
 { # the whole script is one compound command: bash parses it before running, so editing this
@@ -18,7 +22,7 @@ shopt -s lastpipe nullglob
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 : "${BIN:?BIN not set}" "${OUT:?OUT not set}"
 ONLY=${VIGIL_VM_ONLY:-}
-[ -n "$ONLY" ] || ONLY=cli,vivid,loopback
+[ -n "$ONLY" ] || ONLY=cli,vivid,loopback,field
 mkdir -p "${TMPDIR:-$OUT/tmp}"
 
 npass=0 nfail=0
@@ -42,6 +46,92 @@ esac
 name10=$(cat /sys/class/video4linux/video10/name 2>/dev/null)
 if [ "$name10" = vigil-loopback ]; then pass "vm/v4l2loopback is /dev/video10 ($name10)"
 else fail "vm/v4l2loopback: /dev/video10 is '${name10:-absent}', expected vigil-loopback"; fi
+
+# gpio-sim: /init made the chip through configfs; find its gpiochip and sysfs readback directory
+GSIM=/sys/kernel/config/gpio-sim/vigil
+VIGIL_GPIOCHIP=$(cat "$GSIM/bank0/chip_name" 2>/dev/null)
+VIGIL_GPIO_SYSFS=/sys/devices/platform/$(cat "$GSIM/dev_name" 2>/dev/null)/$VIGIL_GPIOCHIP
+export VIGIL_GPIOCHIP VIGIL_GPIO_SYSFS
+gpio_selfcheck() {
+  local det names i why=""
+  [ "$(cat "$GSIM/live" 2>/dev/null)" = 1 ] || { fail "vm/gpio-sim: no live chip at $GSIM (gpio-sim.ko loaded? see VIGIL-INIT lines)"; return; }
+  det=$(gpiodetect 2>&1 | grep "^$VIGIL_GPIOCHIP ")
+  names=$(gpioinfo "$VIGIL_GPIOCHIP" 2>&1 | sed -n 's/.*line *[0-9]*: *"\([^"]*\)".*/\1/p' | paste -sd' ')
+  [ "$det" = "$VIGIL_GPIOCHIP [vigil-leds] (4 lines)" ] || why="gpiodetect says '${det:-nothing}'"
+  [ "$names" = "led0 led1 led2 led3" ] || why="$why; gpioinfo line names '$names'"
+  for i in 0 1 2 3; do [ -r "$VIGIL_GPIO_SYSFS/sim_gpio$i/value" ] || why="$why; no $VIGIL_GPIO_SYSFS/sim_gpio$i/value"; done
+  info "gpio-sim: $det, lines $names, sysfs $VIGIL_GPIO_SYSFS"
+  if [ -z "$why" ]; then pass "vm/gpio-sim is $VIGIL_GPIOCHIP (vigil-leds, 4 lines)"
+  else fail "vm/gpio-sim: ${why#; }"; fi
+}
+gpio_selfcheck
+
+# ---------------------------------------------------------------------------------------------
+# Helpers for groups (documented for field.sh, which is sourced with all of them available):
+#
+# host_run NAME SCRIPT [ARGS...]   start REPO/SCRIPT on the host (vmrun.py) as
+#     python3 SCRIPT --sock $OUT/ttyS1.sock ARGS...  (env OUT, REPO, HOST_RUN_NAME=NAME; no white
+#     space inside an argument). Its PASS/FAIL lines count as "PASS NAME/...", other output in
+#     $OUT/host-NAME.log; exit status -> $OUT/host-NAME.rc.
+# host_wait NAME TIMEOUT           wait for $OUT/host-NAME.rc; returns the script's exit status
+#     (also in HOST_RC). Timeout: FAIL "NAME: host script did not finish within TIMEOUTs", the
+#     script is killed (HOST-KILL), returns 124.
+# mark NAME [TEXT]                 create $OUT/NAME (for a host script's wait_file)
+# wait_mark NAME TIMEOUT           wait for $OUT/NAME (made by a host script's mark()); 0 / 1
+host_run() {
+  local name=$1
+  rm -f "$OUT/host-$name.rc"
+  echo "HOST-RUN $*"
+}
+host_wait() {
+  local name=$1 tmo=$2 end=$((SECONDS + $2))
+  HOST_RC=124
+  while :; do
+    if [ -s "$OUT/host-$name.rc" ]; then HOST_RC=$(cat "$OUT/host-$name.rc"); return "$HOST_RC"; fi
+    [ "$SECONDS" -lt "$end" ] || break
+    sleep 0.2
+  done
+  echo "HOST-KILL $name"
+  fail "$name: host script did not finish within ${tmo}s (see $OUT/host-$name.log)"
+  return 124
+}
+mark() { printf '%s\n' "${2:-}" >"$OUT/$1.tmp" && mv -f "$OUT/$1.tmp" "$OUT/$1"; }
+wait_mark() {
+  local end=$((SECONDS + $2))
+  while :; do [ -e "$OUT/$1" ] && return 0; [ "$SECONDS" -lt "$end" ] || return 1; sleep 0.2; done
+}
+# gpio_value N                     current value (0/1) of gpio-sim line N as the "outside world"
+#                                  sees it ($VIGIL_GPIO_SYSFS/sim_gpioN/value)
+# gpio_sample_start NAME LINES SECONDS   start gpio_sample.py in the background on LINES (e.g. 0,1)
+#     for at most SECONDS; returns once it samples (1 if it did not start within 30 s).
+#     Sets SAMPLER_PID. Output: $OUT/NAME.json ({"1": [[t, v], ...]}, first value + transitions).
+# gpio_sample_wait NAME [stop]     wait for it to end ("stop": end it now with SIGTERM); shows its
+#     summary line (samples, rate, transitions); returns its exit status.
+# gpio_transitions NAME LINE       number of transitions of LINE in $OUT/NAME.json
+gpio_value() { cat "$VIGIL_GPIO_SYSFS/sim_gpio$1/value"; }
+gpio_sample_start() {
+  local name=$1 lines=$2 secs=$3
+  rm -f "$OUT/$name.json" "$OUT/$name.ready"
+  python3 "$HERE/gpio_sample.py" --lines "$lines" --seconds "$secs" --out "$OUT/$name.json" \
+    --ready-file "$OUT/$name.ready" >"$OUT/$name.log" 2>&1 </dev/null &
+  SAMPLER_PID=$!
+  local end=$((SECONDS + 30))
+  while [ "$SECONDS" -lt "$end" ]; do
+    [ -e "$OUT/$name.ready" ] && return 0
+    kill -0 "$SAMPLER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  indent "$name" <"$OUT/$name.log"
+  return 1
+}
+gpio_sample_wait() {
+  local rc
+  [ "${2:-}" = stop ] && kill -TERM "$SAMPLER_PID" 2>/dev/null
+  wait "$SAMPLER_PID"; rc=$?
+  info "$1: $(tail -1 "$OUT/$1.log")"
+  return "$rc"
+}
+gpio_transitions() { python3 "$HERE/gpio_sample.py" --count "$OUT/$1.json" "$2"; }
 
 # run_vmtest GROUP TIMEOUT ARGS... : run "$BIN/vigil-vmtest ARGS", relay its PASS/FAIL lines as
 # GROUP/..., everything else indented; full output in $OUT/vmtest-GROUP.log.
@@ -206,10 +296,19 @@ probe_loopback() {
   for f in "$P"/*.txt "$P"/*.log; do echo "===== $(basename "$f")"; cat "$f"; done | indent probe
 }
 
+# --- field: GPIO (gpio-sim) + serial console (ttyS1 <-> host) tests, in Tests/vm/field.sh
+field_tests() {
+  if [ ! -f "$HERE/field.sh" ]; then fail "field: $HERE/field.sh missing"; return; fi
+  info "field: sourcing field.sh"
+  # shellcheck source=field.sh
+  . "$HERE/field.sh"
+}
+
 want probe && probe_loopback      # first, so it sees a pristine /dev/video10
 want cli && cli_tests
 want vivid && vivid_tests
 want loopback && loopback_tests
+want field && field_tests
 
 dmesg >"$OUT/dmesg.txt" 2>&1
 grep -E 'BUG:|Oops|WARNING: CPU:|Call Trace:|general protection fault' "$OUT/dmesg.txt" | head -5 \

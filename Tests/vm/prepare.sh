@@ -2,7 +2,7 @@
 # Tests/vm/prepare.sh - build (or reuse from the cache) everything the Vigil test VM boots:
 #   * host packages (installed only when missing),
 #   * the stock Debian kernel (linux-image-$KV, unpacked with dpkg -x: no install hooks run),
-#   * out-of-tree modules built against linux-headers-$KV (today: v4l2loopback; see EXTRA_MODULES),
+#   * out-of-tree modules built against linux-headers-$KV (v4l2loopback, gpio-sim; see EXTRA_MODULES),
 #   * an uncompressed ELF vmlinux extracted from the bzImage (qemu boots it through PVH, skipping the
 #     xz decompressor, which is slow under TCG),
 #   * a busybox initramfs holding /init (Tests/vm/init) and the modules it insmods, in load order.
@@ -20,12 +20,14 @@ REPO=$(cd "$HERE/../.." && pwd)
 CACHE=${VIGIL_VM_CACHE:-$REPO/.cache/vm}
 
 # Modules the guest needs, by name; modprobe --show-depends adds their dependencies in load order.
-# (configfs is cheap - 120 KB - and gpio-sim will need it.)
-LOAD_MODULES="virtio_pci 9pnet_virtio 9p configfs vivid v4l2loopback"
-# Out-of-tree modules: each NAME here needs a build_NAME function below that leaves NAME.ko in $1.
-# gpio-sim (a later issue) plugs in the same way: add it here + to LOAD_MODULES, write build_gpio_sim.
-EXTRA_MODULES="v4l2loopback"
-HOST_PACKAGES="qemu-system-x86 busybox-static cpio kmod xz-utils python3 v4l-utils make gcc"
+# (configfs: gpio-sim is configured through it; /init creates the chip.)
+LOAD_MODULES="virtio_pci 9pnet_virtio 9p configfs vivid v4l2loopback gpio-sim"
+# Out-of-tree modules: each NAME here needs a build_NAME function below (dashes -> underscores)
+# that leaves NAME.ko in $1.
+EXTRA_MODULES="v4l2loopback gpio-sim"
+# gpiod: gpiodetect/gpioset/... used in the guest (field group); linux-source-$KSER is added below
+# (gpio-sim's sources).
+HOST_PACKAGES="qemu-system-x86 busybox-static cpio kmod xz-utils python3 v4l-utils make gcc gpiod"
 
 T0=$EPOCHREALTIME
 log() { awk -v t0="$T0" -v t="$EPOCHREALTIME" -v m="$*" 'BEGIN { printf "prepare: [%5.1fs] %s\n", t - t0, m }' >&2; }
@@ -57,10 +59,11 @@ if [ -z "$KV" ]; then
   [ -n "$KV" ] || die "cannot resolve the kernel ABI from 'apt-cache depends linux-image-amd64'"
 fi
 KPKG=linux-image-$KV
+KSER=$(echo "$KV" | cut -d. -f1,2)   # 6.1: linux-source-6.1 carries the tree gpio-sim is built from
 
 installed() { [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = installed ]; }
 missing=""
-for p in $HOST_PACKAGES "linux-headers-$KV"; do installed "$p" || missing="$missing $p"; done
+for p in $HOST_PACKAGES "linux-headers-$KV" "linux-source-$KSER"; do installed "$p" || missing="$missing $p"; done
 if [ -n "$missing" ]; then
   apt_update
   log "apt-get install$missing"
@@ -130,6 +133,29 @@ build_v4l2loopback() {  # $1 = build dir; Debian's dkms source package, never in
   make -C "$KHDR" M="$1/src" modules >"$1/build.log" 2>&1 || { tail -20 "$1/build.log" >&2; die "v4l2loopback build failed"; }
   cp "$1/src/v4l2loopback.ko" "$1/v4l2loopback.ko"
   basename "$deb" .deb >"$1/version"
+}
+# gpio-sim: Debian builds neither it nor IRQ_SIM (# CONFIG_GPIO_SIM is not set), so it is built
+# from linux-source-$KSER with kernel/irq/irq_sim.c linked into the same module. One patch:
+# irq_to_desc() is not exported to modules; generic_handle_irq() (exported) runs the same
+# handle_simple_irq for the simulated interrupt.
+build_gpio_sim() {
+  local tarball=/usr/src/linux-source-$KSER.tar.xz top=linux-source-$KSER
+  [ -f "$tarball" ] || die "$tarball missing although linux-source-$KSER is installed"
+  local hv sv
+  hv=$(dpkg-query -W -f='${Version}' "linux-headers-$KV" 2>/dev/null || true)
+  sv=$(dpkg-query -W -f='${Version}' "linux-source-$KSER" 2>/dev/null || true)
+  [ "$hv" = "$sv" ] || log "WARNING: linux-source-$KSER $sv differs from linux-headers-$KV $hv"
+  mkdir -p "$1/src" "$1/mod"
+  tar -xJf "$tarball" -C "$1/src" "$top/drivers/gpio/gpio-sim.c" "$top/drivers/gpio/gpiolib.h" \
+    "$top/kernel/irq/irq_sim.c" || die "cannot extract gpio-sim sources from $tarball"
+  cp "$1/src/$top/drivers/gpio/gpio-sim.c" "$1/mod/gpio-sim-main.c"
+  cp "$1/src/$top/drivers/gpio/gpiolib.h" "$1/src/$top/kernel/irq/irq_sim.c" "$1/mod/"
+  sed -i 's/handle_simple_irq(irq_to_desc(irqnum));/generic_handle_irq(irqnum);/' "$1/mod/irq_sim.c"
+  grep -q 'generic_handle_irq(irqnum);' "$1/mod/irq_sim.c" || die "irq_sim.c: the irq_to_desc patch did not apply"
+  printf 'obj-m := gpio-sim.o\ngpio-sim-y := gpio-sim-main.o irq_sim.o\n' >"$1/mod/Kbuild"
+  make -C "$KHDR" M="$1/mod" modules >"$1/build.log" 2>&1 || { tail -20 "$1/build.log" >&2; die "gpio-sim build failed"; }
+  cp "$1/mod/gpio-sim.ko" "$1/gpio-sim.ko"
+  echo "linux-source-$KSER $sv" >"$1/version"
 }
 mkdir -p "$MODDIR/extra"
 for m in $EXTRA_MODULES; do

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Tests/vm/run.sh - Vigil's kernel-level tests: boot a stock Debian kernel in qemu (TCG) with vivid
-# (/dev/video0) and v4l2loopback (/dev/video10), run the project's binaries against them.
+# (/dev/video0), v4l2loopback (/dev/video10), gpio-sim (chip vigil-leds) and a second UART
+# (guest /dev/ttyS1 = host socket $OUT/ttyS1.sock), run the project's binaries against them.
 #
 #   bash Tests/vm/run.sh [--bin DIR] [--out DIR] [--pre CMD] [--only GROUPS] [--timeout S] [--verbose]
 #
@@ -11,8 +12,8 @@
 #                  $OUT/mjpeg-ref/frame-000.jpg ... (same WxH) and $OUT/mjpeg-ref/size ("640x480").
 #                  Default: $VIGIL_VM_PRE, else '"$BIN/vigil-vmtest" make-reference --out
 #                  "$OUT/mjpeg-ref"' (the project's own generator); --pre : to run none.
-#   --only GROUPS  comma-separated subset of cli,vivid,loopback (default all three); "probe" runs
-#                  the v4l2loopback format/bytesused probe (see README.md)
+#   --only GROUPS  comma-separated subset of cli,vivid,loopback,field (default all four, in that
+#                  order); "probe" runs the v4l2loopback format/bytesused probe (see README.md)
 #   --timeout S    kill qemu after S seconds (default 600; TCG on a busy host is slow)
 #   --verbose      print every console line
 # Environment: VIGIL_VM_CACHE (cache dir), VIGIL_VM_PRE (default --pre), VIGIL_VM_KV (kernel ABI),
@@ -52,7 +53,7 @@ done
 # Without python the host runner cannot even tally: report in plain bash.
 bail() { echo "FAIL $*"; echo "0 passed, 1 failed"; exit 1; }
 for g in ${ONLY//,/ }; do
-  case "$g" in cli|vivid|loopback|probe) ;; *) bail "vm/args: unknown group '$g' in --only (cli, vivid, loopback, probe)";; esac
+  case "$g" in cli|vivid|loopback|field|probe) ;; *) bail "vm/args: unknown group '$g' in --only (cli, vivid, loopback, field, probe)";; esac
 done
 
 T0=$EPOCHREALTIME
@@ -109,7 +110,7 @@ fi
 ARGS=()
 for f in "${HOST_FAILS[@]}"; do ARGS+=(--fail "$f"); done
 python3 "$HERE/vmrun.py" --kernel "$KERNEL" --initrd "$VM_INITRD" --out "$OUT" --bin "${BIN_ABS:-$BIN}" \
-  --guest "$HERE/guest.sh" --only "$ONLY" --timeout "$TIMEOUT" --started "$T0" \
+  --guest "$HERE/guest.sh" --repo "$REPO" --only "$ONLY" --timeout "$TIMEOUT" --started "$T0" \
   "${VERBOSE[@]}" "${NOBOOT[@]}" "${ARGS[@]}"
 exit
 }

@@ -1,0 +1,497 @@
+// The console's state machine: bytes in, bytes out, with time passed in by the caller.
+//
+// A serial line is raw bytes from whatever is on the other end — a technician's terminal, a
+// misconfigured baud rate producing noise, a cat walking on a keyboard — so everything a terminal
+// would normally do (echo, line editing) is done here, on a strict byte-level grammar:
+//   printable ASCII 0x20–0x7E     appended to the line (at most `maxLine` bytes, then refused)
+//   BS 0x08 / DEL 0x7F             erase one character
+//   ^U 0x15                        erase the line          ^C 0x03   cancel the line
+//   CR, LF or CRLF                 end of line (CRLF counts once)
+//   ESC sequences (CSI, SS3, 2-byte) swallowed whole (arrow keys do nothing, never reach a command)
+//   anything else (other controls, bytes ≥ 0x80) dropped and counted
+// Nothing typed at the PIN prompt is echoed. Time is an input (`now`), so the lockout and idle
+// logout are tested with a manual clock.
+import Audit
+import Config
+import VigilCore
+
+/// What the console needs from the rest of the device. The agent implements it with live state;
+/// `vigil console` standalone with what it can read from disk. Every answer is lines of text that
+/// is safe to show a technician: implementations never return private keys, hit contents or
+/// embeddings (the console has no command that could ask for them).
+public protocol ConsoleBackend: AnyObject {
+    func status() -> [String]
+    func cameraList() -> [String]
+    func cameraTest(_ name: String?) -> [String]
+    func ledTest() -> [String]
+    func watchlistStatus() -> [String]
+    func syncNow() -> [String]
+    func outboxStatus() -> [String]
+    func keysShow() -> [String]
+    func selftest() -> [String]
+    /// A committed configuration: apply what can be applied live; say what needs a restart.
+    func configCommitted(_ new: ConfigDocument, previous: ConfigDocument) -> [String]
+}
+
+/// Where PIN checks go (a seam: tests use a cheap scrypt setting or a fixed answer).
+public protocol PINVerifier {
+    /// nil when the PIN is right, else why it is refused (wrong, or no PIN set).
+    func check(_ pin: String) -> PINCheck
+}
+
+public enum PINCheck: Equatable, Sendable {
+    case accepted
+    case wrong
+    case unavailable(String)
+}
+
+/// Checks against the PIN file, re-read on every attempt (so `set-pin` takes effect at once).
+public struct PINFileVerifier: PINVerifier {
+    public let path: String
+    public init(path: String) { self.path = path }
+    public func check(_ pin: String) -> PINCheck {
+        do throws(PINError) {
+            return try PINHash.load(path).matches(pin) ? .accepted : .wrong
+        } catch {
+            return .unavailable(error.description)
+        }
+    }
+}
+
+/// The configuration being edited: the active file and the staged changes.
+public final class ConfigWorkspace {
+    public let path: String
+    public private(set) var active: ConfigDocument
+    public var staged: ConfigDocument
+    public init(path: String) throws(ConfigError) {
+        self.path = path
+        active = try ConfigStore.load(path)
+        staged = active
+    }
+    public init(path: String, document: ConfigDocument) {
+        self.path = path; active = document; staged = document
+    }
+    public var pending: [(key: String, old: ConfigValue?, new: ConfigValue?)] { active.diff(to: staged) }
+
+    /// Saves the staged document as the new version and makes it active.
+    public func commit() throws(ConfigError) -> (saved: ConfigDocument, previous: ConfigDocument) {
+        let previous = active
+        let saved = try ConfigStore.save(staged, to: path, header: "saved from the console")
+        active = saved; staged = saved
+        return (saved, previous)
+    }
+    public func revert() { staged = active }
+    /// Stages the previous version (FILE.prev) for review and commit.
+    public func stagePrevious() throws(ConfigError) {
+        var prev = try ConfigStore.load(path + ".prev")
+        prev.file = path
+        staged = prev
+    }
+}
+
+public final class ConsoleSession {
+    public enum Mode: Equatable, Sendable { case login, shell }
+
+    public static let maxLine = 512
+
+    public struct Options: Sendable {
+        public var idleLogout: Duration
+        public var lockoutFailures: Int
+        public var lockoutDuration: Duration
+        public var deviceName: String
+        public var version: String
+        public init(idleLogout: Duration = .seconds(1800), lockoutFailures: Int = 5, lockoutDuration: Duration = .seconds(600),
+                    deviceName: String = "vigil-device", version: String = VigilVersion.string) {
+            self.idleLogout = idleLogout; self.lockoutFailures = lockoutFailures; self.lockoutDuration = lockoutDuration
+            self.deviceName = deviceName; self.version = version
+        }
+        public init(_ s: ConsoleSettings, deviceName: String) {
+            self.init(idleLogout: s.idleLogout, lockoutFailures: s.lockoutFailures, lockoutDuration: s.lockoutDuration, deviceName: deviceName)
+        }
+    }
+
+    public private(set) var mode: Mode = .login
+    public var options: Options
+    let pins: any PINVerifier
+    let backend: any ConsoleBackend
+    let audit: AuditLog?
+    public let config: ConfigWorkspace?
+    /// Where the session is served ("ttyS1", "pty"): recorded with logins.
+    let place: String
+
+    var line: [UInt8] = []
+    var overflow = false
+    var lastWasCR = false
+    enum Escape { case none, start, csi(Int), ss3 }
+    var escape = Escape.none
+    public private(set) var failures = 0
+    public private(set) var lockedUntil: MonotonicInstant?
+    var lastActivity: MonotonicInstant
+    var lockNoticeShown = false
+    /// Bytes dropped by the grammar (noise on the line), for `status`.
+    public private(set) var droppedBytes = 0
+    public private(set) var commandsRun = 0
+    var out: [UInt8] = []
+    /// Set by `logout` and idle logouts; the server may use it to hang up.
+    public private(set) var loggedOutCount = 0
+
+    public init(options: Options = Options(), pins: any PINVerifier, backend: any ConsoleBackend, audit: AuditLog?,
+                config: ConfigWorkspace?, place: String, now: MonotonicInstant) {
+        self.options = options; self.pins = pins; self.backend = backend; self.audit = audit
+        self.config = config; self.place = place; lastActivity = now
+    }
+
+    /// The banner and first prompt (when the console starts or a line is attached).
+    public func start(now: MonotonicInstant) -> [UInt8] {
+        out = []
+        emit("\nVigil \(options.version) — \(options.deviceName)\nAuthorised technicians only. Every session and command is audited.\n")
+        prompt(now: now)
+        return take()
+    }
+
+    /// Feeds received bytes; returns what to send back.
+    public func feed(_ bytes: some Sequence<UInt8>, now: MonotonicInstant) -> [UInt8] {
+        out = []
+        checkIdle(now: now)
+        for b in bytes { byte(b, now: now) }
+        return take()
+    }
+
+    /// Time passing with no input (idle logout). Call about once a second.
+    public func tick(now: MonotonicInstant) -> [UInt8] {
+        out = []
+        checkIdle(now: now)
+        return take()
+    }
+
+    func take() -> [UInt8] { defer { out = [] }; return out }
+
+    /// Text to the line: LF becomes CRLF (raw mode: the terminal needs both).
+    func emit(_ s: String) {
+        for u in s.utf8 {
+            if u == 0x0A { out.append(0x0D) }
+            out.append(u)
+        }
+    }
+
+    func prompt(now: MonotonicInstant) {
+        switch mode {
+        case .login:
+            if let until = lockedUntil, now < until {
+                emit("locked after \(options.lockoutFailures) failed logins: try again in \(minutesLeft(until, now)) min\n")
+                lockNoticeShown = true
+            } else {
+                emit("PIN: ")
+            }
+        case .shell: emit("vigil> ")
+        }
+    }
+
+    func minutesLeft(_ until: MonotonicInstant, _ now: MonotonicInstant) -> Int {
+        let s = now.duration(to: until).components.seconds
+        return Int((s + 59) / 60)
+    }
+
+    func checkIdle(now: MonotonicInstant) {
+        guard lastActivity.duration(to: now) >= options.idleLogout else { return }
+        if mode == .shell {
+            emit("\nlogged out: idle for \(options.idleLogout.components.seconds / 60) min\n")
+            record("console.logout", [("reason", "idle"), ("place", .string(place))])
+            mode = .login
+            loggedOutCount += 1
+            resetLine()
+            lastActivity = now
+            prompt(now: now)
+        } else if !line.isEmpty {
+            resetLine()  // a half-typed PIN does not wait forever
+            lastActivity = now
+        }
+    }
+
+    func resetLine() { line = []; overflow = false }
+
+    func byte(_ b: UInt8, now: MonotonicInstant) {
+        lastActivity = now
+        switch escape {
+        case .start:
+            switch b {
+            case 0x5B: escape = .csi(0)
+            case 0x4F: escape = .ss3
+            default: escape = .none  // two-byte sequence (ESC x): swallowed
+            }
+            return
+        case .csi(let n):
+            // parameters 0x30–0x3F, intermediates 0x20–0x2F, final 0x40–0x7E; give up after 32 bytes
+            if (0x40...0x7E).contains(b) || n >= 32 || !(0x20...0x3F).contains(b) { escape = .none } else { escape = .csi(n + 1) }
+            return
+        case .ss3:
+            escape = .none
+            return
+        case .none:
+            break
+        }
+        let crlfTail = lastWasCR && b == 0x0A
+        lastWasCR = b == 0x0D
+        switch b {
+        case 0x0D, 0x0A:
+            if crlfTail { return }
+            enter(now: now)
+        case 0x1B:
+            escape = .start
+        case 0x08, 0x7F:
+            if !line.isEmpty {
+                line.removeLast()
+                if mode == .shell { out += [0x08, 0x20, 0x08] }
+            }
+        case 0x15:  // ^U
+            if mode == .shell { for _ in line { out += [0x08, 0x20, 0x08] } }
+            resetLine()
+        case 0x03:  // ^C
+            emit("^C\n")
+            resetLine()
+            prompt(now: now)
+        case 0x20...0x7E:
+            if line.count >= Self.maxLine {
+                if !overflow { out.append(0x07) }  // bell, once
+                overflow = true
+                return
+            }
+            line.append(b)
+            if mode == .shell { out.append(b) }
+        default:
+            droppedBytes += 1
+        }
+    }
+
+    func enter(now: MonotonicInstant) {
+        let text = String(decoding: line, as: UTF8.self)
+        let tooLong = overflow
+        resetLine()
+        switch mode {
+        case .login:
+            emit("\n")
+            login(text, tooLong: tooLong, now: now)
+        case .shell:
+            emit("\n")
+            if tooLong {
+                emit("error: line longer than \(Self.maxLine) bytes, ignored\n")
+            } else {
+                run(text, now: now)
+            }
+            if mode == .shell { prompt(now: now) }
+        }
+    }
+
+    func login(_ pin: String, tooLong: Bool, now: MonotonicInstant) {
+        if let until = lockedUntil {
+            if now < until {
+                if !pin.isEmpty {
+                    record("console.login_refused", [("reason", "locked"), ("place", .string(place))])
+                }
+                prompt(now: now)
+                return
+            }
+            lockedUntil = nil
+            failures = 0
+        }
+        if pin.isEmpty { prompt(now: now); return }
+        let result: PINCheck = tooLong ? .wrong : pins.check(pin)
+        switch result {
+        case .accepted:
+            failures = 0
+            mode = .shell
+            record("console.login", [("place", .string(place))])
+            emit("logged in. Type `help` for the commands.\n")
+        case .unavailable(let why):
+            emit("login impossible: \(why)\n")
+            record("console.login_failed", [("reason", .string("no PIN: " + why)), ("place", .string(place))])
+        case .wrong:
+            failures += 1
+            record("console.login_failed", [("reason", "wrong PIN"), ("failures", .int(Int64(failures))), ("place", .string(place))])
+            if failures >= options.lockoutFailures {
+                lockedUntil = now.advanced(by: options.lockoutDuration)
+                record("console.lockout", [("minutes", .int(options.lockoutDuration.components.seconds / 60)), ("place", .string(place))])
+            } else {
+                emit("wrong PIN (\(options.lockoutFailures - failures) attempts left before a lockout)\n")
+            }
+        }
+        prompt(now: now)
+    }
+
+    func record(_ event: String, _ fields: [(String, AuditValue)]) {
+        do throws(AuditError) { try audit?.append(event, fields) } catch {
+            emit("warning: audit log: \(error)\n")
+        }
+    }
+
+    // MARK: commands
+
+    static let help = """
+    commands:
+      status                      health, cameras, watchlist, outbox, sync and upload, counters, versions
+      config show [SECTION]       the configuration (staged changes marked *)
+      config get KEY              one value
+      config set KEY VALUE        stage a change (checked now; applied by commit)
+      config diff                 staged changes
+      config commit               save as a new version and apply (live where possible)
+      config revert [previous]    drop staged changes (previous: stage the last saved version)
+      camera list                 configured cameras and what they offer
+      camera test [NAME]          capture one frame: format, size, fps, sharpness
+      led test                    cycle every LED
+      watchlist status            version, age, entries, policy
+      sync now                    fetch the watchlist now
+      outbox status               sealed hits waiting for upload
+      keys show                   public key fingerprints
+      audit tail [N]              the last N audit records (default 10, at most 100)
+      selftest                    check models, keys, storage, LEDs, cameras
+      logout                      end the session
+    """
+
+    /// Splits a command line into words; "double quotes" group words.
+    static func words(_ s: String) -> [String]? {
+        var out: [String] = []
+        var cur = ""
+        var inQuote = false
+        var has = false
+        for c in s {
+            if c == "\"" { inQuote.toggle(); has = true; continue }
+            if c == " " && !inQuote {
+                if has { out.append(cur); cur = ""; has = false }
+                continue
+            }
+            cur.append(c); has = true
+        }
+        if inQuote { return nil }
+        if has { out.append(cur) }
+        return out
+    }
+
+    func run(_ text: String, now: MonotonicInstant) {
+        guard let w = Self.words(text) else { emit("error: unbalanced quotes\n"); return }
+        guard let cmd = w.first else { return }
+        commandsRun += 1
+        let args = Array(w.dropFirst())
+        // The audit record names the command and its arguments; values of secret keys are masked.
+        var shown = w.prefix(3).joined(separator: " ")
+        if w.count > 3 {
+            let secret = w.count > 2 && ConfigSchema.setting(for: w[2])?.secret == true
+            shown += " " + (secret ? "***" : w.dropFirst(3).joined(separator: " "))
+        }
+        if cmd != "logout" && cmd != "exit" && cmd != "quit" {
+            record("console.command", [("command", .string(String(shown.prefix(200)))), ("place", .string(place))])
+        }
+        func lines(_ l: [String]) { for x in l { emit(x + "\n") } }
+        switch (cmd, args.first) {
+        case ("help", _), ("?", _): emit(Self.help + "\n")
+        case ("status", nil): lines(backend.status() + ["console: \(droppedBytes) noise bytes dropped, \(commandsRun) commands this boot"])
+        case ("config", _): configCommand(w)
+        case ("camera", "list"?) where args.count == 1: lines(backend.cameraList())
+        case ("camera", "test"?) where args.count <= 2: lines(backend.cameraTest(args.count == 2 ? args[1] : nil))
+        case ("led", "test"?) where args.count == 1, ("leds", "test"?) where args.count == 1: lines(backend.ledTest())
+        case ("watchlist", "status"?) where args.count == 1: lines(backend.watchlistStatus())
+        case ("sync", "now"?) where args.count == 1: lines(backend.syncNow())
+        case ("outbox", "status"?) where args.count == 1: lines(backend.outboxStatus())
+        case ("keys", "show"?) where args.count == 1: lines(backend.keysShow())
+        case ("audit", "tail"?) where args.count <= 2:
+            let n = args.count == 2 ? Int(args[1]) : 10
+            guard let n, (1...100).contains(n) else { emit("error: audit tail N takes N from 1 to 100\n"); return }
+            guard let audit else { emit("no audit log configured\n"); return }
+            do throws(AuditError) { lines(try audit.tail(n)) } catch { emit("error: \(error)\n") }
+        case ("selftest", nil): lines(backend.selftest())
+        case ("logout", nil), ("exit", nil), ("quit", nil):
+            record("console.logout", [("reason", "user"), ("place", .string(place))])
+            emit("bye\n")
+            mode = .login
+            loggedOutCount += 1
+            prompt(now: now)
+        default:
+            let known = ["help", "status", "config", "camera", "led", "watchlist", "sync", "outbox", "keys", "audit", "selftest", "logout"]
+            if known.contains(cmd) {
+                emit("error: usage: see `help` for `\(cmd)`\n")
+            } else {
+                let hint = ConfigSchema.suggestion(for: cmd, among: known)
+                emit("error: unknown command '\(String(cmd.prefix(40)))'" + (hint.map { " (did you mean `\($0)`?)" } ?? "") + "; type `help`\n")
+            }
+        }
+    }
+
+    func configCommand(_ args: [String]) {
+        guard let config else { emit("error: no configuration file (start the console with --config)\n"); return }
+        let sub = args.count > 1 ? args[1] : ""
+        switch sub {
+        case "show" where args.count <= 3:
+            let section = args.count == 3 ? args[2] : nil
+            var any = false
+            let changed = Set(config.pending.map(\.key))
+            for k in config.staged.orderedKeys where section == nil || k.hasPrefix(section! + ".") || k == section {
+                emit((changed.contains(k) ? "* " : "  ") + k + " = " + config.staged.display(k) + "\n")
+                any = true
+            }
+            if !any { emit("error: no section '\(section ?? "")'\n") }
+            if !changed.isEmpty { emit("(* staged, not committed: \(changed.count) change(s))\n") }
+        case "get" where args.count == 3:
+            let k = args[2]
+            if ConfigSchema.setting(for: k) == nil {
+                let hint = ConfigSchema.suggestion(for: k)
+                emit("error: unknown key '\(k)'" + (hint.map { " (did you mean '\($0)'?)" } ?? "") + "\n")
+            } else {
+                emit(k + " = " + config.staged.display(k) + "\n")
+            }
+        case "set" where args.count >= 4:
+            let k = args[2]
+            let v = args.dropFirst(3).joined(separator: " ")
+            do throws(ConfigError) {
+                let old = config.staged.display(k)
+                try config.staged.set(k, text: v)
+                emit("staged: \(k) \(old) → \(config.staged.display(k)) (`config commit` to apply; \(config.pending.count) pending)\n")
+            } catch {
+                for i in error.issues { emit("error: \(i.key.isEmpty ? "" : i.key + ": ")\(i.message)\n") }
+            }
+        case "unset" where args.count == 3:
+            do throws(ConfigError) {
+                try config.staged.unset(args[2])
+                emit("staged: \(args[2]) unset (\(config.pending.count) pending)\n")
+            } catch {
+                for i in error.issues { emit("error: \(i.key.isEmpty ? "" : i.key + ": ")\(i.message)\n") }
+            }
+        case "diff" where args.count == 2:
+            let p = config.pending
+            if p.isEmpty { emit("no staged changes\n") }
+            for d in p {
+                let secret = ConfigSchema.setting(for: d.key)?.secret == true
+                func show(_ v: ConfigValue?) -> String { v == nil ? "(unset)" : secret ? "***" : v!.description }
+                emit("\(d.key): \(show(d.old)) → \(show(d.new))\n")
+            }
+        case "commit" where args.count == 2:
+            let p = config.pending
+            if p.isEmpty { emit("nothing to commit\n"); return }
+            do throws(ConfigError) {
+                let (saved, previous) = try config.commit()
+                for d in p {
+                    let secret = ConfigSchema.setting(for: d.key)?.secret == true
+                    func v(_ x: ConfigValue?) -> AuditValue { x == nil ? .null : secret ? .masked : .string(x!.description) }
+                    record("config.change", [("key", .string(d.key)), ("old", v(d.old)), ("new", v(d.new)),
+                                             ("version", .int(saved.version)), ("by", .string("console " + place))])
+                }
+                emit("saved version \(saved.version) (previous kept as \(config.path).prev)\n")
+                for l in backend.configCommitted(saved, previous: previous) { emit(l + "\n") }
+            } catch {
+                for i in error.issues { emit("error: \(i)\n") }
+                emit("nothing saved\n")
+            }
+        case "revert" where args.count == 2:
+            let n = config.pending.count
+            config.revert()
+            emit(n == 0 ? "no staged changes\n" : "dropped \(n) staged change(s)\n")
+        case "revert" where args.count == 3 && args[2] == "previous":
+            do throws(ConfigError) {
+                try config.stagePrevious()
+                emit("staged the previous version: \(config.pending.count) change(s); `config diff`, then `config commit`\n")
+            } catch {
+                for i in error.issues { emit("error: \(i)\n") }
+            }
+        default:
+            emit("error: usage: config show [SECTION] | get KEY | set KEY VALUE | unset KEY | diff | commit | revert [previous]\n")
+        }
+    }
+}

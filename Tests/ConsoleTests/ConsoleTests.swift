@@ -1,0 +1,313 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Audit
+import Config
+import Console
+import Testing
+import VigilCore
+import VigilTestSupport
+
+func tempDir() -> String { makeTempDirectory("console") }
+
+/// A backend that records which commands reached it.
+final class FakeBackend: ConsoleBackend {
+    var calls: [String] = []
+    func status() -> [String] { calls.append("status"); return ["health: ok"] }
+    func cameraList() -> [String] { calls.append("camera list"); return ["cam0"] }
+    func cameraTest(_ name: String?) -> [String] { calls.append("camera test \(name ?? "*")"); return ["ok"] }
+    func ledTest() -> [String] { calls.append("led test"); return ["done"] }
+    func watchlistStatus() -> [String] { calls.append("watchlist status"); return ["v1"] }
+    func syncNow() -> [String] { calls.append("sync now"); return ["up to date"] }
+    func outboxStatus() -> [String] { calls.append("outbox status"); return ["0"] }
+    func keysShow() -> [String] { calls.append("keys show"); return ["SHA256:ab"] }
+    func selftest() -> [String] { calls.append("selftest"); return ["ok"] }
+    func configCommitted(_ new: ConfigDocument, previous: ConfigDocument) -> [String] { calls.append("committed v\(new.version)"); return [] }
+}
+
+struct FixedPIN: PINVerifier {
+    let pin: String
+    func check(_ p: String) -> PINCheck { p == pin ? .accepted : .wrong }
+}
+
+final class Rig {
+    let clock = ManualClock()
+    let backend = FakeBackend()
+    let dir = tempDir()
+    let audit: AuditLog
+    let session: ConsoleSession
+    var output: [UInt8] = []
+    var configPath: String { dir + "/vigil.toml" }
+
+    init(pins: any PINVerifier = FixedPIN(pin: "480213"), withConfig: Bool = true) throws {
+        audit = try AuditLog(directory: dir + "/audit")
+        var workspace: ConfigWorkspace?
+        if withConfig {
+            var doc = ConfigDocument.defaults
+            try doc.set("camera.0.device", text: "/dev/video0")
+            try ConfigStore.save(doc, to: dir + "/vigil.toml")
+            workspace = try ConfigWorkspace(path: dir + "/vigil.toml")
+        }
+        session = ConsoleSession(options: .init(deviceName: "test-device"), pins: pins, backend: backend, audit: audit,
+                                 config: workspace, place: "test", now: clock.now())
+        output += session.start(now: clock.now())
+    }
+
+    /// Types byte by byte, as a serial line delivers them.
+    @discardableResult
+    func type(_ s: String) -> String { type(Array(s.utf8)) }
+    @discardableResult
+    func type(_ bytes: [UInt8]) -> String {
+        var out: [UInt8] = []
+        for b in bytes { out += session.feed([b], now: clock.now()) }
+        output += out
+        return String(decoding: out, as: UTF8.self)
+    }
+    func events() -> [String] {
+        ((try? audit.tail(1000)) ?? []).compactMap { line in
+            guard let r = line.range(of: "\"event\":\"") else { return nil }
+            return String(line[r.upperBound...].prefix { $0 != "\"" })
+        }
+    }
+}
+
+@Test func loginHidesThePINAndAuditsIt() throws {
+    let rig = try Rig()
+    #expect(String(decoding: rig.output, as: UTF8.self).contains("PIN: "))
+    let echoed = rig.type("480213")
+    #expect(echoed.isEmpty)   // nothing typed at the PIN prompt comes back
+    let after = rig.type("\r")
+    #expect(after.contains("logged in") && after.hasSuffix("vigil> "))
+    #expect(rig.session.mode == .shell)
+    #expect(rig.events().contains("console.login"))
+    #expect(!((try? rig.audit.tail(100)) ?? []).joined().contains("480213"))  // the PIN is never logged
+}
+
+@Test func fiveFailuresLockForTenMinutes() throws {
+    let rig = try Rig()
+    for i in 1...4 {
+        #expect(rig.type("000000\r").contains("\(5 - i) attempts left"))
+    }
+    let fifth = rig.type("000000\r")
+    #expect(fifth.contains("locked after 5 failed logins: try again in 10 min"))
+    // even the right PIN is refused while locked
+    #expect(rig.type("480213\r").contains("locked"))
+    #expect(rig.session.mode == .login)
+    rig.clock.advance(by: .seconds(9 * 60 + 30))
+    #expect(rig.type("480213\r").contains("try again in 1 min"))
+    rig.clock.advance(by: .seconds(31))
+    #expect(rig.type("480213\r").contains("logged in"))
+    let ev = rig.events()
+    #expect(ev.filter { $0 == "console.login_failed" }.count == 5)
+    #expect(ev.contains("console.lockout") && ev.contains("console.login_refused") && ev.last == "console.login")
+}
+
+@Test func idleLogoutAfterThirtyMinutes() throws {
+    let rig = try Rig()
+    rig.type("480213\r")
+    rig.clock.advance(by: .seconds(29 * 60))
+    #expect(rig.session.tick(now: rig.clock.now()).isEmpty)
+    rig.type("status\r")   // activity resets the idle timer
+    rig.clock.advance(by: .seconds(29 * 60))
+    #expect(rig.session.tick(now: rig.clock.now()).isEmpty && rig.session.mode == .shell)
+    rig.clock.advance(by: .seconds(61))
+    let out = String(decoding: rig.session.tick(now: rig.clock.now()), as: UTF8.self)
+    #expect(out.contains("logged out: idle for 30 min") && out.hasSuffix("PIN: "))
+    #expect(rig.session.mode == .login)
+    #expect(rig.events().last == "console.logout")
+}
+
+@Test func lineEditingKeysAndLineEnds() throws {
+    let rig = try Rig()
+    rig.type("480213\r\n")      // CRLF counts once: no second (empty) login attempt
+    #expect(rig.session.failures == 0 && rig.session.mode == .shell)
+    rig.type("stax\u{7F}tus\r")     // DEL erases
+    rig.type("outbox sta\u{08}\u{08}\u{08}status\n")   // BS, and a bare LF ends a line
+    rig.type("keys garbage\u{15}keys show\r\n")         // ^U kills the line
+    rig.type("selftest\u{03}")                           // ^C cancels
+    rig.type("\u{1B}[A\u{1B}[1;5C\u{1B}OPwatchlist status\r")   // arrow keys, ctrl-arrow, F1: swallowed
+    rig.type([0x00, 0x80, 0xFF, 0x07] + Array("camera list\r".utf8))  // noise dropped
+    #expect(rig.backend.calls == ["status", "outbox status", "keys show", "watchlist status", "camera list"])
+    #expect(rig.session.droppedBytes == 4)
+    let echo = rig.type("ab\u{7F}")
+    #expect(echo == "ab\u{08} \u{08}")
+}
+
+@Test func overlongLinesAreRefusedWhole() throws {
+    let rig = try Rig()
+    rig.type("480213\r")
+    let out = rig.type(String(repeating: "status ", count: 100) + "\r")
+    #expect(out.contains("\u{07}") && out.filter { $0 == "\u{07}" }.count == 1)
+    #expect(out.contains("line longer than 512 bytes, ignored"))
+    #expect(rig.backend.calls.isEmpty)
+    // at the PIN prompt an overlong line is a failed attempt, never a crash
+    rig.type("logout\r")
+    rig.type(String(repeating: "9", count: 2000) + "\r")
+    #expect(rig.session.failures == 1)
+}
+
+@Test func randomBytesNeverLogInOrCrash() throws {
+    let rig = try Rig()
+    var state: UInt64 = 99
+    var bytes: [UInt8] = []
+    for _ in 0..<200_000 {
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        bytes.append(UInt8(truncatingIfNeeded: state >> 33))
+    }
+    _ = rig.session.feed(bytes, now: rig.clock.now())
+    #expect(rig.session.mode == .login)
+    // logged in, garbage runs no command by accident except by spelling one
+    rig.clock.advance(by: .seconds(3600))
+    rig.type("\u{03}480213\r")
+    #expect(rig.session.mode == .shell)
+    _ = rig.session.feed(bytes.map { $0 | 0x80 }, now: rig.clock.now())   // only high bytes: all dropped
+    #expect(rig.backend.calls.isEmpty)
+}
+
+@Test func unknownCommandsAndUsage() throws {
+    let rig = try Rig()
+    rig.type("480213\r")
+    #expect(rig.type("stauts\r").contains("unknown command 'stauts' (did you mean `status`?)"))
+    #expect(rig.type("camera\r").contains("usage"))
+    #expect(rig.type("audit tail 500\r").contains("1 to 100"))
+    #expect(rig.type("config set \"unterminated\r").contains("unbalanced quotes"))
+    #expect(rig.type("help\r").contains("config commit"))
+    #expect(rig.type("audit tail 3\r").contains("\"event\":\"console.command\""))
+}
+
+@Test func configSetDiffCommitRevert() throws {
+    let rig = try Rig()
+    rig.type("480213\r")
+    #expect(rig.type("config get leds.chip\r").contains("leds.chip = gpiochip0"))
+    #expect(rig.type("config set leds.chp x\r").contains("did you mean 'leds.chip'"))
+    #expect(rig.type("config set leds.status 5000\r").contains("out of range"))
+    #expect(rig.type("config set leds.chip vigil-leds\r").contains("staged: leds.chip gpiochip0 → vigil-leds"))
+    #expect(rig.type("config set console.idle_logout_min 15\r").contains("2 pending"))
+    let diff = rig.type("config diff\r")
+    #expect(diff.contains("leds.chip: gpiochip0 → vigil-leds") && diff.contains("console.idle_logout_min: 30 → 15"))
+    #expect(rig.type("config show leds\r").contains("* leds.chip = vigil-leds"))
+    // nothing on disk yet
+    #expect(try ConfigStore.load(rig.configPath).string("leds.chip") == "gpiochip0")
+    let commit = rig.type("config commit\r")
+    #expect(commit.contains("saved version 2"))
+    #expect(rig.backend.calls.last == "committed v2")
+    let saved = try ConfigStore.load(rig.configPath)
+    #expect(saved.string("leds.chip") == "vigil-leds" && saved.int("console.idle_logout_min") == 15 && saved.version == 2)
+    #expect(try ConfigStore.load(rig.configPath + ".prev").version == 1)
+    let changes = ((try? rig.audit.tail(100)) ?? []).filter { $0.contains("\"event\":\"config.change\"") }
+    #expect(changes.count == 2)
+    #expect(changes.contains { $0.contains("\"key\":\"leds.chip\",\"old\":\"gpiochip0\",\"new\":\"vigil-leds\",\"version\":2") })
+    // revert drops staged changes; revert previous stages version 1 again
+    rig.type("config set leds.fault 3\r")
+    #expect(rig.type("config revert\r").contains("dropped 1"))
+    #expect(rig.type("config diff\r").contains("no staged changes"))
+    #expect(rig.type("config revert previous\r").contains("2 change(s)"))
+    #expect(rig.type("config commit\r").contains("saved version 3"))
+    #expect(try ConfigStore.load(rig.configPath).string("leds.chip") == "gpiochip0")
+}
+
+@Test func noPINFileMeansNoLogin() throws {
+    let dir = tempDir()
+    let rig = try Rig(pins: PINFileVerifier(path: dir + "/console.pin"))
+    let out = rig.type("123456\r")
+    #expect(out.contains("no technician PIN is set"))
+    #expect(rig.session.mode == .login)
+}
+
+@Test func pinHashIsSaltedSlowAndChecked() throws {
+    let dir = tempDir()
+    let path = dir + "/console.pin"
+    let h = try PINHash.make(pin: "480213", logN: 10)
+    try h.save(path)
+    let loaded = try PINHash.load(path)
+    #expect(loaded == h && loaded.matches("480213") && !loaded.matches("480214"))
+    #expect(try PINHash.make(pin: "480213", logN: 10).salt != h.salt)   // salted
+    let text = String(decoding: try readFile(path), as: UTF8.self)
+    #expect(!text.contains("480213") && text.hasPrefix("vigil-pin-v1 scrypt 10 8 1 "))
+    var st = stat()
+    stat(path, &st)
+    #expect(st.st_mode & 0o777 == 0o600)
+    chmod(path, 0o644)
+    #expect(throws: PINError.self) { try PINHash.load(path) }
+    for weak in ["12345", "111111", "123456", "654321", "12ab56", String(repeating: "1", count: 17)] {
+        #expect(throws: PINError.self) { try PINHash.make(pin: weak, logN: 10) }
+    }
+    let verifier = PINFileVerifier(path: path)
+    chmod(path, 0o600)
+    #expect(verifier.check("480213") == .accepted && verifier.check("000000") == .wrong)
+}
+
+// MARK: a real session over a pty: termios set-up, the serve loop, a technician at the other end
+
+func openPTY() -> (master: Int32, slave: String)? {
+    guard let p = try? openPseudoTerminal() else { return nil }
+    return (p.master, p.slavePath)
+}
+
+/// Reads from the pty master until `needle` shows up (or 10 s pass).
+func readUntil(_ fd: Int32, _ needle: String, timeout: Int32 = 10_000) -> String {
+    var got: [UInt8] = []
+    var buf = [UInt8](repeating: 0, count: 4096)
+    var waited: Int32 = 0
+    while waited < timeout {
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        if poll(&p, 1, 100) > 0 {
+            let n = read(fd, &buf, buf.count)
+            if n > 0 { got += buf[0..<n] }
+        } else { waited += 100 }
+        if String(decoding: got, as: UTF8.self).contains(needle) { break }
+    }
+    return String(decoding: got, as: UTF8.self)
+}
+
+@Test func endToEndOverAPTY() async throws {
+    guard let (master, slave) = openPTY() else { Issue.record("no pty"); return }
+    defer { close(master) }
+    let dir = tempDir()
+    try PINHash.make(pin: "731902", logN: 10).save(dir + "/console.pin")
+    var doc = ConfigDocument.defaults
+    try doc.set("console.pin_file", text: dir + "/console.pin")
+    try ConfigStore.save(doc, to: dir + "/vigil.toml")
+    let port = try SerialPort(path: slave, baud: 115_200)
+    // a second open of the same line is refused as busy
+    #expect(throws: SerialError.busy(path: slave)) { try SerialPort(path: slave, baud: 115_200) }
+    let audit = try AuditLog(directory: dir + "/audit")
+    let backend = FakeBackend()
+    let session = ConsoleSession(pins: PINFileVerifier(path: dir + "/console.pin"), backend: backend, audit: audit,
+                                 config: try ConfigWorkspace(path: dir + "/vigil.toml"), place: "pty", now: .now())
+    let server = ConsoleServer()
+    final class Box: @unchecked Sendable { let port: SerialPort; let session: ConsoleSession; init(_ p: SerialPort, _ s: ConsoleSession) { port = p; session = s } }
+    let box = Box(port, session)
+    let task = Task.detached { server.serve(fd: box.port.fd, session: box.session, pollMilliseconds: 50) }
+    #expect(readUntil(master, "PIN: ").contains("Authorised technicians only"))
+    _ = write(master, "731902\r", 7)
+    #expect(readUntil(master, "vigil> ").contains("logged in"))
+    let cmd = "config set console.baud 57600\r"
+    _ = write(master, cmd, cmd.utf8.count)
+    let staged = readUntil(master, "pending")
+    #expect(staged.contains("config set console.baud 57600"))   // our own echo
+    #expect(staged.contains("staged: console.baud 115200 → 57600"))
+    _ = write(master, "config commit\r", 14)
+    #expect(readUntil(master, "vigil> ").contains("saved version 2"))
+    _ = write(master, "status\r", 7)
+    #expect(readUntil(master, "vigil> ").contains("health: ok"))
+    _ = write(master, "logout\r", 7)
+    #expect(readUntil(master, "PIN: ").contains("bye"))
+    server.stop()
+    await task.value
+    #expect(try ConfigStore.load(dir + "/vigil.toml").int("console.baud") == 57_600)
+    #expect(backend.calls == ["committed v2", "status"])
+    let report = try verifyAuditLog(directory: dir + "/audit")
+    #expect(report.isIntact && report.records >= 5)
+}
+
+@Test func serialErrorsNameTheLine() {
+    #expect(throws: SerialError.self) { try SerialPort(path: "/dev/ttyNOPE9", baud: 115_200) }
+    do { _ = try SerialPort(path: "/dev/ttyNOPE9", baud: 115_200) } catch {
+        #expect(error.description.contains("/dev/ttyNOPE9: no such tty"))
+    }
+    do { _ = try SerialPort(path: "/dev/null", baud: 115_200); Issue.record("opened /dev/null") } catch {
+        #expect(error == .notATTY(path: "/dev/null"))
+    }
+    #expect(throws: SerialError.unsupportedBaud(1234)) { try SerialPort(path: "/dev/null", baud: 1234) }
+}
