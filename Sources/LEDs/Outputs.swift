@@ -75,9 +75,9 @@ public final class GPIOLEDs: LEDOutput {
                 lines[role] = line
             }
         } catch {
+            // every stored property is set, so deinit runs after this throw: it closes the chip
             for l in lines.values { gpiod_line_release(l) }
             lines = [:]
-            gpiod_chip_close(c)
             throw error
         }
     }

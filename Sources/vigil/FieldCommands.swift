@@ -218,6 +218,7 @@ extension Vigil {
                 installStopHandlers()
                 try? audit?.append("console.start", [("tty", .string(path)), ("baud", .int(Int64(settings.baud)))])
                 print("vigil console on \(path) at \(settings.baud) baud (config \(config), PIN file \(settings.pinFile))")
+                fflush(nil)  // supervisors and tests wait for this line (stdout may be a file)
                 let server = ConsoleServer()
                 // The stop flag is polled by a watcher so SIGTERM ends the serve loop within a second.
                 let ledTask = leds.map { l in Task.detached { await l.run() } }

@@ -43,7 +43,7 @@ func writeLines(_ path: String, _ ls: [String]) throws {
     try writeFileAtomically(path, Array((ls.joined(separator: "\n") + "\n").utf8), mode: 0o640)
 }
 
-let fixedClock: @Sendable () -> (seconds: Int64, nanos: Int32) = { (1_795_888_800, 123_456_789) }
+let fixedClock: @Sendable () -> (seconds: Int64, nanos: Int32) = { (1_795_802_400, 123_456_789) }
 
 /// A directory with `n` records written with a fixed clock.
 func makeLog(_ n: Int, maxFileBytes: Int = 1 << 20, keepFiles: Int = 16) throws -> (String, AuditLog) {
@@ -62,7 +62,7 @@ func cleanup(_ dir: String) {
 struct FormatTests {
     @Test func timestamps() {
         #expect(auditTimestamp(seconds: 0, nanos: 0) == "1970-01-01T00:00:00.000Z")
-        #expect(auditTimestamp(seconds: 1_795_888_800, nanos: 123_456_789) == "2026-11-27T18:00:00.123Z")
+        #expect(auditTimestamp(seconds: 1_795_802_400, nanos: 123_456_789) == "2026-11-27T18:00:00.123Z")
         #expect(auditTimestamp(seconds: 951_782_400, nanos: 999_999_999) == "2000-02-29T00:00:00.999Z")
         #expect(auditTimestamp(seconds: 4_107_542_399, nanos: 0) == "2100-02-28T23:59:59.000Z")
         #expect(auditTimestamp(seconds: -1, nanos: 0) == "1969-12-31T23:59:59.000Z")
