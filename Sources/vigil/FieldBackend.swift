@@ -235,19 +235,25 @@ final class FieldBackend: ConsoleBackend {
         var c = SyncConfig(server: url, caFile: ca, clientCertificate: config.string("sync.client_cert"), clientKey: config.string("sync.client_key"),
                            store: layout.watchlist, authorityKey: pub, embedderModel: model)
         if let k = config.int("sync.max_kbps"), k > 0 { c.bandwidth = Int(k) * 1000 / 8 }
-        final class Box: @unchecked Sendable { var lines: [String] = []; var result = "" }
+        final class Box: @unchecked Sendable { var lines: [String] = []; var result: Result<SyncOutcome, SyncError>? }
         let box = Box()
         let done = DispatchSemaphore(value: 0)
         Task {
-            do {
-                let outcome = try await syncWatchlist(c) { line in box.lines.append(line) }
-                box.result = "\(outcome)"
-            } catch { box.result = "failed: \(error)" }
+            do throws(SyncError) {
+                box.result = .success(try await syncWatchlist(c) { line in box.lines.append(line) })
+            } catch { box.result = .failure(error) }
             done.signal()
         }
         done.wait()
-        _ = try? audit?.append("sync.result", [("result", .string(String(box.result.prefix(300)))), ("by", "console")])
-        return box.lines.suffix(5).map { "  " + $0 } + ["sync: " + box.result]
+        guard let result = box.result else { return ["sync: no result"] }
+        auditSync(audit, result, by: "console")
+        let text: String
+        switch result {
+        case .success(.upToDate(let v)): text = "up to date (v\(v))"
+        case .success(.installed(let r, _, _)): text = "installed watchlist v\(r.version) (\(r.entries) entries)"
+        case .failure(let e): text = "failed: \(e)"
+        }
+        return box.lines.suffix(5).map { "  " + $0 } + ["sync: " + text]
     }
 
     func outboxStatus() -> [String] {
@@ -359,4 +365,41 @@ func laplacianVariance(_ img: RGBImage) -> Double {
     }
     let mean = sum / n
     return sum2 / n - mean * mean
+}
+
+// MARK: audit records for watchlist installs and syncs (console, `watchlist install`, `watchlist sync`)
+
+/// `watchlist.install` for an installed list.
+func auditInstall(_ audit: AuditLog?, _ r: InstallReport, by: String) {
+    _ = try? audit?.append("watchlist.install", [("version", .int(Int64(r.version))), ("previous", r.previous.map { .int(Int64($0)) } ?? .null),
+                                                 ("entries", .int(Int64(r.entries))), ("by", .string(by))])
+}
+
+/// `sync.result` for every sync, plus `watchlist.install` or `watchlist.reject` where the sync
+/// installed a list or refused one (bad signature, rollback, wrong hash, refused by the store).
+func auditSync(_ audit: AuditLog?, _ result: Result<SyncOutcome, SyncError>, by: String) {
+    guard let audit else { return }
+    switch result {
+    case .success(.upToDate(let v)):
+        _ = try? audit.append("sync.result", [("result", "up to date"), ("version", .int(Int64(v))), ("by", .string(by))])
+    case .success(.installed(let r, _, let attempts)):
+        _ = try? audit.append("sync.result", [("result", "installed"), ("version", .int(Int64(r.version))), ("attempts", .int(Int64(attempts))), ("by", .string(by))])
+        auditInstall(audit, r, by: by)
+    case .failure(let e):
+        _ = try? audit.append("sync.result", [("result", "failed"), ("reason", .string(String(e.description.prefix(300)))), ("by", .string(by))])
+        switch e {
+        case .manifest, .manifestSignature, .rollback, .tooLarge, .sizeMismatch, .hashMismatch, .versionMismatch, .installRefused:
+            _ = try? audit.append("watchlist.reject", [("reason", .string(String(e.description.prefix(300)))), ("by", .string(by))])
+        default: break
+        }
+    }
+}
+
+/// `--audit-dir` for the device-side watchlist commands.
+func openAuditDirectory(_ dir: String?) -> AuditLog? {
+    guard let dir else { return nil }
+    do { return try AuditLog(directory: dir) } catch {
+        _ = fail("warning: audit log \(dir): \(error) — this action is NOT being audited", code: 0)
+        return nil
+    }
 }

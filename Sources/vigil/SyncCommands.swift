@@ -1,3 +1,4 @@
+import Audit
 // `vigil watchlist publish` (agency side: bundle + signed manifest into a web directory) and
 // `vigil watchlist sync` (device side: HTTPS download and install). See docs/SYNC.md.
 import ArgumentParser
@@ -42,15 +43,21 @@ extension Vigil.WatchlistCommand {
             abstract: "Device side: fetch the signed manifest and bundle over HTTPS (pinned CA, client certificate) and install it.",
             discussion: "Config keys (key = value): server, ca, client_cert, client_key, store, authority_key, embedder, bandwidth, retries, backoff, timeout. See docs/SYNC.md.")
         @Option(help: "Sync config file.") var config: String
+        @Option(help: "Audit log directory: records sync.result and watchlist.install / watchlist.reject.") var auditDir: String?
 
         func run() async throws {
             let outcome: SyncOutcome
-            do {
+            let audit = openAuditDirectory(auditDir)
+            do throws(SyncError) {
                 let c = try SyncConfig(file: config)
                 outcome = try await syncWatchlist(c) { line in
                     _ = ("vigil: sync: " + line + "\n").utf8CString.withUnsafeBufferPointer { write(2, $0.baseAddress, $0.count - 1) }
                 }
-            } catch { throw fail("sync: \(error)") }
+                auditSync(audit, .success(outcome), by: "vigil watchlist sync")
+            } catch {
+                auditSync(audit, .failure(error), by: "vigil watchlist sync")
+                throw fail("sync: \(error)")
+            }
             switch outcome {
             case .upToDate(let v):
                 print("up to date (v\(v))")

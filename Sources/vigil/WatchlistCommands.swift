@@ -1,3 +1,4 @@
+import Audit
 import ArgumentParser
 import Enrollment
 import Faces
@@ -165,14 +166,20 @@ extension Vigil.WatchlistCommand {
         @Option(help: "Watchlist store directory on the device.") var store: String
         @Option(help: "Authority public key the device trusts.") var pubkey: String
         @OptionGroup var modelOptions: ModelOptions
+        @Option(help: "Audit log directory: records watchlist.install or watchlist.reject.") var auditDir: String?
 
         func run() throws {
+            let audit = openAuditDirectory(auditDir)
             do {
                 let s = try WatchlistStore(directory: store, authority: try AuthorityPublicKey(file: pubkey),
                                            embedder: try EmbedderIdentity(modelFile: modelOptions.embedderPath))
                 let r = try s.install(try readFile(file))
+                auditInstall(audit, r, by: "vigil watchlist install")
                 print("installed watchlist v\(r.version) (\(r.entries) entries, \(r.rows) embeddings)" + (r.previous.map { "; v\($0) kept as fallback" } ?? ""))
-            } catch { throw fail("\(file): \(error)") }
+            } catch {
+                _ = try? audit?.append("watchlist.reject", [("file", .string(file)), ("reason", .string(String("\(error)".prefix(300)))), ("by", "vigil watchlist install")])
+                throw fail("\(file): \(error)")
+            }
         }
     }
 

@@ -150,7 +150,8 @@ write_config() { # file [key = value...]: the defaults, each given key replaced
   for l in "$@"; do sed -i "/^${l%% *} = /d" "$f"; echo "$l" >>"$f"; done
 }
 write_config "$T/sync.conf"
-sync_with() { run "$VIGIL" watchlist sync --config "$1"; }
+sync_with() { SYNCS=$((SYNCS + 1)); run "$VIGIL" watchlist sync --config "$1" --audit-dir "$T/audit"; }
+SYNCS=0
 status_version() { # prints the active version, or "none"
   local s; s=$("$VIGIL" watchlist status --store "$STORE" --pubkey "$PUB" --embedder "$EMBEDDER" 2>&1 | head -1)
   if [[ $s =~ ^watchlist\ v([0-9]+)\ active ]]; then echo "${BASH_REMATCH[1]}"; else echo "none ($s)"; fi
@@ -321,6 +322,18 @@ expect "sync/disk full" 1 "disk full while writing .*list-5.part; partial downlo
 # ---- 9. and the good v5 still installs afterwards ---------------------------------------------
 sync_with "$T/sync.conf"
 expect "sync/v5 after the refusals" 0 "installed watchlist v5.*v4 kept as fallback" 5
+
+# ---- 9b. every sync above is on the audit record: result, installs, refusals; the chain verifies --
+n_res=$(grep -c '"event":"sync.result"' "$T/audit/audit.log" 2>/dev/null || echo 0)
+n_inst=$(grep -c '"event":"watchlist.install"' "$T/audit/audit.log" 2>/dev/null || echo 0)
+n_rej=$(grep -c '"event":"watchlist.reject"' "$T/audit/audit.log" 2>/dev/null || echo 0)
+run "$VIGIL" audit verify "$T/audit"
+if [ "$n_res" = "$SYNCS" ] && [ "$n_inst" -ge 3 ] && [ "$n_rej" -ge 4 ] && [ $RC = 0 ] \
+   && grep -q '"event":"watchlist.reject","data":{"reason":"manifest signature does not verify' "$T/audit/audit.log"; then
+  pass "sync/audit: $n_res sync.result for $SYNCS syncs, $n_inst watchlist.install, $n_rej watchlist.reject; $OUT"
+else
+  fail "sync/audit: sync.result $n_res (syncs $SYNCS), install $n_inst, reject $n_rej; verify: $OUT"
+fi
 
 # ---- 10. scale (opt-in, make bench: VIGIL_SYNC_SCALE=300000): download + verify + activate ------
 if [ -n "${VIGIL_SYNC_SCALE:-}" ]; then
