@@ -140,7 +140,7 @@ public enum ConfigSchema {
         Setting("leds.active_low", .bool, .bool(false), "LEDs wired to light when the line is low."),
         Setting("leds.hit_enabled", .bool, .bool(false), live: true,
                 "Light the hit LED on a hit (alert-mode lists only; never on body-worn devices)."),
-        Setting("leds.panel", .bool, .bool(false), live: true, "Also draw the LEDs in the terminal (demo)."),
+        Setting("leds.panel", .bool, .bool(false), "Also draw the LEDs in the terminal (demo)."),
 
         Setting("console.tty", .path, .string("/dev/ttyAMA0"), "Serial console device (e.g. /dev/ttyAMA0, USB gadget /dev/ttyGS0). Unset to disable."),
         Setting("console.baud", .intChoice([9600, 19_200, 38_400, 57_600, 115_200, 230_400, 460_800, 921_600]), .int(115_200), "Serial speed (8N1)."),

@@ -474,6 +474,11 @@ public final class ConsoleSession {
                                              ("version", .int(saved.version)), ("by", .string("console " + place))])
                 }
                 emit("saved version \(saved.version) (previous kept as \(config.path).prev)\n")
+                // the console's own settings apply at once (idle logout, lockout)
+                let cs = saved.consoleSettings
+                options.idleLogout = cs.idleLogout
+                options.lockoutFailures = cs.lockoutFailures
+                options.lockoutDuration = cs.lockoutDuration
                 for l in backend.configCommitted(saved, previous: previous) { emit(l + "\n") }
             } catch {
                 for i in error.issues { emit("error: \(i)\n") }

@@ -23,8 +23,13 @@ public final class LEDController: Sendable {
     private let state = Mutex(State())
     private let outputs: UnsafeOutputs
     private let clock: any MonotonicClock
+    private let hitAllowed: Atomic<Bool>
     /// Whether hits may light the hit LED (alert-mode lists on a device whose config enables it).
-    public let hitEnabled: Bool
+    /// Settable at run time: `leds.hit_enabled` is applied live by a config commit.
+    public var hitEnabled: Bool {
+        get { hitAllowed.load(ordering: .relaxed) }
+        set { hitAllowed.store(newValue, ordering: .relaxed) }
+    }
     /// How long a hit keeps flashing.
     public let hitDuration: Duration
 
@@ -37,7 +42,7 @@ public final class LEDController: Sendable {
     public init(outputs: [any LEDOutput], clock: any MonotonicClock = SystemMonotonicClock(), hitEnabled: Bool, hitDuration: Duration = .seconds(10)) {
         self.outputs = UnsafeOutputs(outputs)
         self.clock = clock
-        self.hitEnabled = hitEnabled
+        self.hitAllowed = Atomic(hitEnabled)
         self.hitDuration = hitDuration
         let now = clock.now()
         state.withLock { s in

@@ -43,14 +43,14 @@ func openLEDs(_ wiring: LEDWiring, panelFD: Int32 = 2, forcePanel: Bool = false)
     var lines: [LEDRole: Int] = [:]
     if let l = wiring.status { lines[.status] = l }
     if let l = wiring.fault { lines[.fault] = l }
-    if let l = wiring.hit, wiring.hitEnabled { lines[.hit] = l }
+    if let l = wiring.hit { lines[.hit] = l }  // held (off) even when disabled: leds.hit_enabled applies live
     if !lines.isEmpty {
         do throws(LEDError) {
             outputs.append(try GPIOLEDs(chip: wiring.chip, lines: lines, activeLow: wiring.activeLow, consumer: "vigil"))
         } catch { failure = error.description }
     }
     if wiring.panel || forcePanel {
-        outputs.append(TerminalLEDPanel(fd: panelFD, roles: wiring.hitEnabled ? LEDRole.allCases : [.status, .fault]))
+        outputs.append(TerminalLEDPanel(fd: panelFD, roles: wiring.hit != nil ? LEDRole.allCases : [.status, .fault]))
     }
     return (outputs, failure)
 }
@@ -328,6 +328,7 @@ final class FieldBackend: ConsoleBackend {
 
     func configCommitted(_ new: ConfigDocument, previous: ConfigDocument) -> [String] {
         config = new
+        leds?.hitEnabled = new.ledWiring.hitEnabled
         let changed = previous.diff(to: new).map(\.key)
         let restart = new.restartNeeded(comparedTo: previous)
         let live = changed.filter { !restart.contains($0) }

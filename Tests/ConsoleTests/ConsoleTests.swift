@@ -193,6 +193,7 @@ final class Rig {
     #expect(rig.backend.calls.last == "committed v2")
     let saved = try ConfigStore.load(rig.configPath)
     #expect(saved.string("leds.chip") == "vigil-leds" && saved.int("console.idle_logout_min") == 15 && saved.version == 2)
+    #expect(rig.session.options.idleLogout == .seconds(900))   // the console's own settings apply live
     #expect(try ConfigStore.load(rig.configPath + ".prev").version == 1)
     let changes = ((try? rig.audit.tail(100)) ?? []).filter { $0.contains("\"event\":\"config.change\"") }
     #expect(changes.count == 2)
