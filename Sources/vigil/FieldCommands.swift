@@ -106,7 +106,7 @@ extension Vigil {
                     for d in old.diff(to: saved) {
                         let secret = ConfigSchema.setting(for: d.key)?.secret == true
                         func v(_ x: ConfigValue?) -> AuditValue { x == nil ? .null : secret ? .masked : .string(x!.description) }
-                        try? audit?.append("config.change", [("key", .string(d.key)), ("old", v(d.old)), ("new", v(d.new)),
+                        _ = try? audit?.append("config.change", [("key", .string(d.key)), ("old", v(d.old)), ("new", v(d.new)),
                                                              ("version", .int(saved.version)), ("by", "command line")])
                     }
                     print("saved \(file) version \(saved.version)")
@@ -216,7 +216,7 @@ extension Vigil {
                                              pins: PINFileVerifier(path: settings.pinFile), backend: backend,
                                              audit: audit, config: workspace, place: place, now: .now())
                 installStopHandlers()
-                try? audit?.append("console.start", [("tty", .string(path)), ("baud", .int(Int64(settings.baud)))])
+                _ = try? audit?.append("console.start", [("tty", .string(path)), ("baud", .int(Int64(settings.baud)))])
                 print("vigil console on \(path) at \(settings.baud) baud (config \(config), PIN file \(settings.pinFile))")
                 fflush(nil)  // supervisors and tests wait for this line (stdout may be a file)
                 let server = ConsoleServer()

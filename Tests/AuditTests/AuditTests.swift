@@ -4,25 +4,11 @@ import Glibc
 import Audit
 import Testing
 import VigilCore
+import VigilTestSupport
 
-func tempDir() -> String {
-    var template = Array("/tmp/vigil-audit-XXXXXX".utf8CString)
-    let p = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-    return String(cString: p!)
-}
+func tempDir() -> String { makeTempDirectory("audit") }
 
-func rmTree(_ path: String) {
-    guard let d = opendir(path) else { return }
-    while let e = readdir(d) {
-        let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        if name == "." || name == ".." { continue }
-        let full = path + "/" + name
-        var st = stat()
-        if lstat(full, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR { rmTree(full) } else { unlink(full) }
-    }
-    closedir(d)
-    rmdir(path)
-}
+func rmTree(_ path: String) { removeTree(path) }
 
 func listDir(_ path: String) -> [String] {
     guard let d = opendir(path) else { return [] }
