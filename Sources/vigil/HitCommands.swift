@@ -1,6 +1,7 @@
 // `vigil hits upload` (device side): the outbox's sealed records PUT over HTTPS, deleted only once
 // the server acknowledged them. See docs/HITS-SERVER.md.
 import ArgumentParser
+import Audit
 import HitUpload
 import Synchronization
 
@@ -18,10 +19,15 @@ extension Vigil.HitsCommand {
             discussion: "Config keys (key = value): server, ca, client_cert, client_key, outbox, capacity, backoff, max_backoff, retries, timeout. A record is deleted only after the server answered 2xx for it. See docs/HITS-SERVER.md.")
         @Option(help: "Upload config file.") var config: String
         @Flag(help: "Upload what is pending and exit (0 once the outbox is empty, non-zero on failure); without it, keep running until SIGTERM/SIGINT.") var once = false
+        @Option(help: "Audit log directory: records each run's upload.result (counts only, never record contents).") var auditDir: String?
 
         func run() async throws {
+            let audit = openAuditDirectory(auditDir)
             let c: UploadConfig
-            do { c = try UploadConfig(file: config) } catch { throw fail("upload: \(error)") }
+            do { c = try UploadConfig(file: config) } catch {
+                _ = try? audit?.append("upload.result", [("result", "failed"), ("reason", .string(String("\(error)".prefix(300))))])
+                throw fail("upload: \(error)")
+            }
             let handler: @convention(c) (Int32) -> Void = { _ in
                 if uploadStopRequested.exchange(true, ordering: .relaxed) { _exit(130) }
             }
@@ -31,7 +37,13 @@ extension Vigil.HitsCommand {
                 _ = ("vigil: upload: " + line + "\n").utf8CString.withUnsafeBufferPointer { write(2, $0.baseAddress, $0.count - 1) }
             }, shouldStop: { uploadStopRequested.load(ordering: .relaxed) })
             let r: UploadReport
-            do { r = try await uploader.run(once: once) } catch { throw fail("upload: \(error)") }
+            do { r = try await uploader.run(once: once) } catch {
+                _ = try? audit?.append("upload.result", [("result", "failed"), ("reason", .string(String("\(error)".prefix(300))))])
+                throw fail("upload: \(error)")
+            }
+            _ = try? audit?.append("upload.result", [("result", r.left == 0 ? "outbox empty" : "records left"), ("uploaded", .int(Int64(r.uploaded))),
+                                                     ("bytes", .int(Int64(r.bytes))), ("retried", .int(Int64(r.retried))),
+                                                     ("left", .int(Int64(r.left))), ("stopped", .bool(r.stopped))])
             var line = "uploaded \(r.uploaded) record\(r.uploaded == 1 ? "" : "s") (\(r.bytes) bytes)"
             if r.retried > 0 { line += ", \(r.retried) failed attempt\(r.retried == 1 ? "" : "s") retried" }
             line += r.left == 0 ? "; outbox empty" : "; \(r.left) left in the outbox"

@@ -164,7 +164,8 @@ write_config() { # file outbox [key = value...]
   local l
   for l in "$@"; do sed -i "/^${l%% *} = /d" "$f"; echo "$l" >>"$f"; done
 }
-upload_once() { run "$VIGIL" hits upload --once --config "$1"; }
+upload_once() { UPLOADS=$((UPLOADS + 1)); run "$VIGIL" hits upload --once --config "$1" --audit-dir "$T/audit"; }
+UPLOADS=0
 # snapshot OUTBOX: appends "<id> <sha256>" of every sealed record not yet recorded to $SEALED
 snapshot() {
   local f n id
@@ -391,6 +392,15 @@ if command -v strace >/dev/null; then
   fi
 else
   fail "hits/egress: strace not installed (scripts/apt-packages.txt)"
+fi
+
+# every `upload --once` above left one upload.result in the audit log (counts only), chain intact
+n_up=$(grep -c '"event":"upload.result"' "$T/audit/audit.log" 2>/dev/null || echo 0)
+run "$VIGIL" audit verify "$T/audit"
+if [ "$n_up" = "$UPLOADS" ] && [ "$UPLOADS" -gt 0 ] && [ $RC = 0 ] && ! grep -q '"entry\|crop' "$T/audit/audit.log"; then
+  pass "hits/audit: $n_up upload.result records for $UPLOADS runs, counts only; $OUT"
+else
+  fail "hits/audit: $n_up upload.result for $UPLOADS runs; verify: $OUT"
 fi
 
 grep -qiE 'BEGIN (EC )?PRIVATE KEY' <<<"$(cat "$T"/logs/*.log "$T"/*.err 2>/dev/null)" && fail "hits/secrets: key material in logs" || true

@@ -219,6 +219,11 @@ field_led_errors() {
   err=$("$BIN/vigil" leds show --config "$FDIR/nochip.toml" --seconds 1 2>&1 >/dev/null); rc=$?
   case "$rc:$err" in 1:*"gpiochip 'no-such-chip' not found"*) pass "field/led-no-chip: $err" ;;
     *) fail "field/led-no-chip: exit $rc, '$err'" ;; esac
+  cp "$FCONF" "$FDIR/noline.toml"
+  "$BIN/vigil" config set "$FDIR/noline.toml" leds.status=99 >/dev/null 2>&1
+  err=$("$BIN/vigil" leds show --config "$FDIR/noline.toml" --seconds 1 2>&1 >/dev/null); rc=$?
+  case "$rc:$err" in 1:*"no line 99 (the chip has lines 0–3)"*) pass "field/led-no-line: $err" ;;
+    *) fail "field/led-no-line: exit $rc, '$err'" ;; esac
 }
 
 # the console on ttyS1, driven from the host; restarted in the middle
