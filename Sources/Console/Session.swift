@@ -11,6 +11,9 @@
 //   anything else (other controls, bytes ≥ 0x80) dropped and counted
 // Nothing typed at the PIN prompt is echoed. Time is an input (`now`), so the lockout and idle
 // logout are tested with a manual clock.
+#if canImport(Glibc)
+import Glibc
+#endif
 import Audit
 import Config
 import VigilCore
@@ -135,10 +138,29 @@ public final class ConsoleSession {
     /// Set by `logout` and idle logouts; the server may use it to hang up.
     public private(set) var loggedOutCount = 0
 
+    /// Where the failure count survives a restart (nil: memory only).
+    let lockStatePath: String?
+
+    /// - Parameter lockStatePath: a file (0600) holding the count of consecutive failed logins, so
+    ///   restarting the console (or the device) never resets a lockout: a count at the limit
+    ///   starts a full lockout again (fail safe — the monotonic clock does not survive a reboot,
+    ///   and the wall clock of a board without an RTC cannot be trusted to say how much is left).
     public init(options: Options = Options(), pins: any PINVerifier, backend: any ConsoleBackend, audit: AuditLog?,
-                config: ConfigWorkspace?, place: String, now: MonotonicInstant) {
+                config: ConfigWorkspace?, place: String, now: MonotonicInstant, lockStatePath: String? = nil) {
         self.options = options; self.pins = pins; self.backend = backend; self.audit = audit
         self.config = config; self.place = place; lastActivity = now
+        self.lockStatePath = lockStatePath
+        if let lockStatePath, let bytes = try? readFile(lockStatePath),
+           let n = Int(String(decoding: bytes, as: UTF8.self).split(separator: " ").last?.split(separator: "\n").first ?? "") {
+            failures = max(0, n)
+            if failures >= options.lockoutFailures { lockedUntil = now.advanced(by: options.lockoutDuration) }
+        }
+    }
+
+    func saveLockState() {
+        guard let lockStatePath else { return }
+        if failures == 0 { unlink(lockStatePath); return }
+        try? writeFileAtomically(lockStatePath, Array("failures \(failures)\n".utf8), mode: 0o600)
     }
 
     /// The banner and first prompt (when the console starts or a line is attached).
@@ -293,12 +315,14 @@ public final class ConsoleSession {
             }
             lockedUntil = nil
             failures = 0
+            saveLockState()
         }
         if pin.isEmpty { prompt(now: now); return }
         let result: PINCheck = tooLong ? .wrong : pins.check(pin)
         switch result {
         case .accepted:
             failures = 0
+            saveLockState()
             mode = .shell
             record("console.login", [("place", .string(place))])
             emit("logged in. Type `help` for the commands.\n")
@@ -307,6 +331,7 @@ public final class ConsoleSession {
             record("console.login_failed", [("reason", .string("no PIN: " + why)), ("place", .string(place))])
         case .wrong:
             failures += 1
+            saveLockState()
             record("console.login_failed", [("reason", "wrong PIN"), ("failures", .int(Int64(failures))), ("place", .string(place))])
             if failures >= options.lockoutFailures {
                 lockedUntil = now.advanced(by: options.lockoutDuration)

@@ -214,7 +214,8 @@ extension Vigil {
                 let place = String(path.split(separator: "/").last ?? "tty")
                 let session = ConsoleSession(options: .init(settings, deviceName: doc.string("device.id") ?? "vigil"),
                                              pins: PINFileVerifier(path: settings.pinFile), backend: backend,
-                                             audit: audit, config: workspace, place: place, now: .now())
+                                             audit: audit, config: workspace, place: place, now: .now(),
+                                             lockStatePath: settings.pinFile + ".failures")
                 installStopHandlers()
                 _ = try? audit?.append("console.start", [("tty", .string(path)), ("baud", .int(Int64(settings.baud)))])
                 print("vigil console on \(path) at \(settings.baud) baud (config \(config), PIN file \(settings.pinFile))")

@@ -102,6 +102,28 @@ final class Rig {
     #expect(ev.contains("console.lockout") && ev.contains("console.login_refused") && ev.last == "console.login")
 }
 
+@Test func aRestartDoesNotEndALockout() throws {
+    let dir = tempDir()
+    let state = dir + "/console.pin.failures"
+    func session(_ clock: ManualClock) throws -> ConsoleSession {
+        ConsoleSession(pins: FixedPIN(pin: "480213"), backend: FakeBackend(), audit: nil, config: nil, place: "t",
+                       now: clock.now(), lockStatePath: state)
+    }
+    let clock = ManualClock()
+    var s = try session(clock)
+    for _ in 0..<3 { _ = s.feed(Array("000000\r".utf8), now: clock.now()) }
+    s = try session(clock)   // restart: the count carries over
+    #expect(s.failures == 3)
+    for _ in 0..<2 { _ = s.feed(Array("000000\r".utf8), now: clock.now()) }
+    #expect(s.lockedUntil != nil)
+    clock.advance(by: .seconds(300))
+    s = try session(clock)   // restart while locked: a full lockout again, the right PIN refused
+    #expect(String(decoding: s.feed(Array("480213\r".utf8), now: clock.now()), as: UTF8.self).contains("locked"))
+    clock.advance(by: .seconds(601))
+    #expect(String(decoding: s.feed(Array("480213\r".utf8), now: clock.now()), as: UTF8.self).contains("logged in"))
+    #expect(access(state, F_OK) != 0)   // a success clears it
+}
+
 @Test func idleLogoutAfterThirtyMinutes() throws {
     let rig = try Rig()
     rig.type("480213\r")

@@ -62,6 +62,19 @@ def main():
                 step("lockout", s, "000000\r", r"locked after 5 failed logins: try again in \d+ min")
                 step("locked-refuses-right-pin", s, a.pin + "\r", r"locked after 5 failed logins")
             else:
+                # the lockout survives the restart (the failure count is on disk), and ends after
+                # console.lockout_min (1 in this test's configuration)
+                step("still-locked-after-restart", s, "\r", r"locked after 5 failed logins")
+                unlocked = False
+                for _ in range(30):
+                    s.send("\r")
+                    try:
+                        s.expect(r"(?<!: )PIN: $|PIN: (?=\Z)", 4)
+                        unlocked = True
+                        break
+                    except Timeout:
+                        continue
+                ok &= result(unlocked, "lockout-ends-after-1-min" + ("" if unlocked else ": still locked after 120 s"))
                 rng = random.Random(7)
                 noise = bytes(rng.randrange(256) for _ in range(3000)).replace(b"\r", b"").replace(b"\n", b"")
                 s.send(noise)

@@ -116,7 +116,7 @@ field_config() {
   if vg config set "$FCONF" "leds.chip=vigil-leds" leds.status=0 leds.fault=1 leds.hit=2 leds.hit_enabled=true \
        "device.data_dir=$FDIR/data" "storage.audit_dir=$FDIR/audit" "console.pin_file=$FDIR/console.pin" \
        console.tty=/dev/ttyS1 "keys.authority_public=$FDIR/keys/authority.pub" "keys.agency_public=$FDIR/keys/agency.pub" \
-       "keys.device_signing=$FDIR/keys/device.key" "camera.0.device=/dev/video0"; then
+       "keys.device_signing=$FDIR/keys/device.key" "camera.0.device=/dev/video0" console.lockout_min=1; then
     pass "field/config-set: leds on gpio-sim ($VIGIL_GPIOCHIP), console on ttyS1, saved as version $(grep -m1 '^config_version' "$FCONF" | tr -dc 0-9)"
   else fail "field/config-set: vigil config set failed"; return 1; fi
   vg config check "$FCONF" >/dev/null || fail "field/config-check: vigil config check rejected its own file"
@@ -133,8 +133,12 @@ field_led_blink() {
   local pid verdict info0
   "$BIN/vigil" leds show --config "$FCONF" --state degraded --seconds 9 >"$FDIR/leds-show.log" 2>&1 &
   pid=$!
-  sleep 1.5   # process start + first ticks (slow under TCG)
-  info0=$(gpioinfo "$VIGIL_GPIOCHIP" 2>&1 | grep -E 'line +0:' | tr -s ' \t' ' ')
+  local i
+  for ((i = 0; i < 150; i++)); do   # process start is slow under TCG: wait until it holds the line
+    info0=$(gpioinfo "$VIGIL_GPIOCHIP" 2>&1 | grep -E 'line +0:' | tr -s ' \t' ' ')
+    case "$info0" in *'"vigil"'*) break ;; esac
+    sleep 0.1
+  done
   case "$info0" in *'"vigil"'*output*) pass "field/led-claimed: line 0 requested as output by consumer vigil ($info0)" ;;
     *) fail "field/led-claimed: gpioinfo line 0: $info0" ;; esac
   if gpio_sample_start field-blink 0,1 5; then gpio_sample_wait field-blink; else fail "field/led-blink: sampler did not start"; fi
