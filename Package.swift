@@ -30,6 +30,10 @@ let package = Package(
         // confined to the WatchlistSync module.
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
+        // The agent's services: graceful shutdown on SIGTERM, one task group (issue 8).
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        // Provisioning: the device's TLS key and its certificate signing request (PKCS#10).
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.0.0"),
     ],
     targets: [
         // MARK: C shims (system libraries from Debian; no vendored C code)
@@ -100,6 +104,20 @@ let package = Package(
             .product(name: "_CryptoExtras", package: "swift-crypto"),
         ]),
 
+        // MARK: the agent (issue 8)
+        // `vigil run`: capture → detect → embed → match → track → seal → outbox → upload, with sync,
+        // LEDs, console and audit, as services under swift-service-lifecycle.
+        .target(name: "Agent", dependencies: [
+            "VigilCore", "Capture", "Imaging", "Faces", "Inference", "FastKernels", "Watchlist", "WatchlistSync",
+            "Hits", "HitUpload", "Config", "Audit", "LEDs", "Console",
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        // Device provisioning: TLS client key + CSR for the agency's CA, certificate install.
+        .target(name: "Provisioning", dependencies: [
+            "VigilCore", .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "X509", package: "swift-certificates"),
+        ]),
+
         // Agency side: photos → detector + embedder → a signed bundle, in parallel, streamed.
         .target(name: "Enrollment", dependencies: ["VigilCore", "Imaging", "Faces", "Pipeline", "Watchlist"]),
 
@@ -109,7 +127,7 @@ let package = Package(
             dependencies: [
                 "VigilCore", "Capture", "Imaging", "Pipeline", "Faces", "Inference", "FastKernels",
                 "Watchlist", "Enrollment", "WatchlistSync", "Hits", "HitUpload",
-                "Config", "Audit", "LEDs", "Console", "CGPIOD",
+                "Config", "Audit", "LEDs", "Console", "CGPIOD", "Agent", "Provisioning",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
@@ -133,6 +151,8 @@ let package = Package(
         .testTarget(name: "AuditTests", dependencies: ["Audit", "VigilTestSupport"]),
         .testTarget(name: "LEDsTests", dependencies: ["LEDs", "VigilTestSupport"]),
         .testTarget(name: "ConsoleTests", dependencies: ["Console", "Config", "Audit", "VigilTestSupport"]),
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "VigilTestSupport"]),
+        .testTarget(name: "ProvisioningTests", dependencies: ["Provisioning", "VigilTestSupport"]),
         .testTarget(name: "AccuracyTests", dependencies: ["Faces", "Pipeline", "Inference", "FastKernels", "VigilTestSupport"]),
     ]
 )

@@ -1,0 +1,1 @@
+// Agent: see the module's files (issue 8).

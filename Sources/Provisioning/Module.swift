@@ -1,0 +1,1 @@
+// Provisioning: see the module's files (issue 8).
