@@ -32,6 +32,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
         // The agent's services: graceful shutdown on SIGTERM, one task group (issue 8).
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
         // Provisioning: the device's TLS key and its certificate signing request (PKCS#10).
         .package(url: "https://github.com/apple/swift-certificates", from: "1.0.0"),
     ],
@@ -109,8 +110,10 @@ let package = Package(
         // LEDs, console and audit, as services under swift-service-lifecycle.
         .target(name: "Agent", dependencies: [
             "VigilCore", "Capture", "Imaging", "Faces", "Inference", "FastKernels", "Watchlist", "WatchlistSync",
-            "Hits", "HitUpload", "Config", "Audit", "LEDs", "Console",
+            "Hits", "HitUpload", "Config", "Audit", "LEDs", "Console", "CGPIOD",
+            .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         // Device provisioning: TLS client key + CSR for the agency's CA, certificate install.
         .target(name: "Provisioning", dependencies: [

@@ -142,7 +142,7 @@ public enum ConfigSchema {
                 "Light the hit LED on a hit (alert-mode lists only; never on body-worn devices)."),
         Setting("leds.panel", .bool, .bool(false), "Also draw the LEDs in the terminal (demo)."),
 
-        Setting("console.tty", .path, .string("/dev/ttyAMA0"), "Serial console device (e.g. /dev/ttyAMA0, USB gadget /dev/ttyGS0). Unset to disable."),
+        Setting("console.tty", .path, nil, "Serial console device (e.g. /dev/ttyAMA0, USB gadget /dev/ttyGS0); unset: no console."),
         Setting("console.baud", .intChoice([9600, 19_200, 38_400, 57_600, 115_200, 230_400, 460_800, 921_600]), .int(115_200), "Serial speed (8N1)."),
         Setting("console.pin_file", .path, .string("/var/lib/vigil/console.pin"), "Technician PIN hash (scrypt, 0600; `vigil console set-pin`)."),
         Setting("console.idle_logout_min", .int(1...240), .int(30), live: true, "Log out after this many idle minutes."),

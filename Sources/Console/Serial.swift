@@ -93,10 +93,11 @@ public final class ConsoleServer: Sendable {
     public func stop() { stopFlag.store(true, ordering: .relaxed) }
     public var isStopped: Bool { stopFlag.load(ordering: .relaxed) }
 
-    public func serve(fd: Int32, session: ConsoleSession, clock: any MonotonicClock = SystemMonotonicClock(), pollMilliseconds: Int32 = 1000) {
+    public func serve(fd: Int32, session: ConsoleSession, clock: any MonotonicClock = SystemMonotonicClock(), pollMilliseconds: Int32 = 1000,
+                      shouldStop: () -> Bool = { false }) {
         writeAll(fd, session.start(now: clock.now()))
         var buf = [UInt8](repeating: 0, count: 256)
-        while !isStopped {
+        while !isStopped && !shouldStop() {
             var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             let r = poll(&p, 1, pollMilliseconds)
             if r < 0 && errno != EINTR { usleep(200_000); continue }

@@ -1,5 +1,6 @@
 // `vigil config …`, `vigil leds …`, `vigil console …`: thin commands over Config, LEDs, Console.
 import ArgumentParser
+import Agent
 import Audit
 import Config
 import Console
@@ -89,7 +90,7 @@ extension Vigil {
             static let configuration = CommandConfiguration(
                 abstract: "Change keys and save a new version (the old file is kept as FILE.prev; the change is audited).")
             @Argument(help: "Configuration file.") var file: String
-            @Argument(help: "KEY=VALUE pairs (e.g. leds.chip=vigil-leds camera.0.device=/dev/video10).") var assignments: [String]
+            @Argument(help: "KEY=VALUE pairs (e.g. leds.chip=vigil-leds camera.0.device=/dev/video10); KEY= unsets (camera.N= removes a camera).") var assignments: [String]
 
             func run() throws {
                 var pairs: [(String, String)] = []
@@ -100,7 +101,7 @@ extension Vigil {
                 do throws(ConfigError) {
                     let old = try ConfigStore.load(file)
                     var doc = old
-                    for (k, v) in pairs { try doc.set(k, text: v) }
+                    for (k, v) in pairs { if v.isEmpty { try doc.unset(k) } else { try doc.set(k, text: v) } }
                     let saved = try ConfigStore.save(doc, to: file, header: "saved by `vigil config set`")
                     let audit = openAudit(saved)
                     for d in old.diff(to: saved) {
@@ -208,7 +209,7 @@ extension Vigil {
                 let audit = openAudit(doc)
                 let (outputs, ledError) = openLEDs(doc.ledWiring)
                 let leds = outputs.isEmpty ? nil : LEDController(outputs: outputs, hitEnabled: doc.ledWiring.hitEnabled)
-                let backend = FieldBackend(config: doc, audit: audit, leds: leds, ledError: ledError)
+                let backend = DeviceConsoleBackend(config: doc, audit: audit, leds: leds, ledError: ledError)
                 if let leds { leds.show(backend.health().level) }
                 let workspace = ConfigWorkspace(path: config, document: doc)
                 let place = String(path.split(separator: "/").last ?? "tty")
@@ -282,4 +283,13 @@ func installStopHandlers() {
     let handler: @convention(c) (Int32) -> Void = { _ in stopRequested.store(true, ordering: .relaxed) }
     signal(SIGTERM, handler)
     signal(SIGINT, handler)
+}
+
+/// `--audit-dir` for the device-side watchlist commands.
+func openAuditDirectory(_ dir: String?) -> AuditLog? {
+    guard let dir else { return nil }
+    do { return try AuditLog(directory: dir) } catch {
+        _ = fail("warning: audit log \(dir): \(error) — this action is NOT being audited", code: 0)
+        return nil
+    }
 }

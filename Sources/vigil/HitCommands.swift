@@ -1,6 +1,7 @@
 // `vigil hits upload` (device side): the outbox's sealed records PUT over HTTPS, deleted only once
 // the server acknowledged them. See docs/HITS-SERVER.md.
 import ArgumentParser
+import Agent
 import Audit
 import HitUpload
 import Synchronization

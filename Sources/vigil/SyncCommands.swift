@@ -1,3 +1,4 @@
+import Agent
 import Audit
 // `vigil watchlist publish` (agency side: bundle + signed manifest into a web directory) and
 // `vigil watchlist sync` (device side: HTTPS download and install). See docs/SYNC.md.

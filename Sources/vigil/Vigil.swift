@@ -12,7 +12,7 @@ struct Vigil: AsyncParsableCommand {
         commandName: "vigil",
         abstract: "Edge agent for camera appliances: capture, detect, match against a signed watchlist, report encrypted hits.",
         version: VigilVersion.string,
-        subcommands: [Cameras.self, Capture.self, Demo.self, Detect.self, Embed.self, Compare.self, Evaluate.self, Profile.self, Keys.self, WatchlistCommand.self, HitsCommand.self, AuditCommand.self, ConfigCommand.self, LEDsCommand.self, ConsoleCommand.self])
+        subcommands: [Cameras.self, Capture.self, Demo.self, Detect.self, Embed.self, Compare.self, Evaluate.self, Profile.self, Keys.self, WatchlistCommand.self, HitsCommand.self, AuditCommand.self, ConfigCommand.self, LEDsCommand.self, ConsoleCommand.self, Run.self, Report.self, ProvisionCommand.self])
 }
 
 /// Prints one line to stderr and exits non-zero: the contract for every bad input.

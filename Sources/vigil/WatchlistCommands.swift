@@ -1,3 +1,4 @@
+import Agent
 import Audit
 import ArgumentParser
 import Enrollment

@@ -323,6 +323,50 @@ expect "sync/disk full" 1 "disk full while writing .*list-5.part; partial downlo
 sync_with "$T/sync.conf"
 expect "sync/v5 after the refusals" 0 "installed watchlist v5.*v4 kept as fallback" 5
 
+# ---- 9a. provisioning (docs/PROVISIONING.md): the device makes its key + CSR, the test CA signs it
+#          with openssl as the agency would, install-cert checks and installs it, and sync uses it --
+PV=$T/provision
+run "$VIGIL" provision --out "$PV" --device-id device-0002
+if [ $RC = 0 ] && [ "$(stat -c %a "$PV")" = 700 ] && [ "$(stat -c %a "$PV/tls.key")" = 600 ] \
+   && [ "$(stat -c %a "$PV/device.key")" = 600 ] && [ -f "$PV/device.pub" ] && [ -f "$PV/device.csr" ]; then
+  # what the technician reads out must be what the agency computes from the CSR with stock openssl
+  fp_vigil=$(sed -n 's/^ *TLS key (CSR public key) *SHA256://p' <<<"$OUT" | tr -d ' ')
+  fp_ossl=$(openssl req -in "$PV/device.csr" -noout -pubkey | openssl pkey -pubin -outform DER | sha256sum | cut -c1-64)
+  subj=$(openssl req -in "$PV/device.csr" -noout -verify -subject 2>&1 | tr '\n' ' ')
+  if [ -n "$fp_vigil" ] && [ "$fp_vigil" = "$fp_ossl" ] && grep -q 'verify OK' <<<"$subj" && grep -q 'CN = device-0002' <<<"$subj"; then
+    pass "provision/CSR: self-signature verifies with openssl, $(sed 's/.*subject=//' <<<"$subj"), SPKI SHA-256 read out = openssl's ($(cut -c1-16 <<<"$fp_ossl")…)"
+  else
+    fail "provision/CSR: vigil read-out '$fp_vigil', openssl '$fp_ossl', $subj"
+  fi
+else
+  fail "provision/keys: exit $RC, modes $(stat -c '%n %a' "$PV" "$PV"/* 2>&1 | tr '\n' ' '): $OUT"
+fi
+key_sum=$(sha256sum "$PV/tls.key" 2>/dev/null)
+run "$VIGIL" provision --out "$PV" --device-id device-0002
+[ $RC != 0 ] && grep -q "exists: refusing to overwrite" <<<"$OUT" && [ "$(sha256sum "$PV/tls.key")" = "$key_sum" ] \
+  && pass "provision/second run refused, key kept: $OUT" || fail "provision/second run: exit $RC: $OUT"
+# the agency signs (openssl x509 -req, as docs/PROVISIONING.md shows); a rogue CA signs the same CSR
+printf 'extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature\nbasicConstraints=CA:FALSE\n' >"$P/provisioned.ext"
+ossl x509 -req -in "$PV/device.csr" -CA "$P/ca.crt" -CAkey "$P/ca.key" -CAcreateserial -out "$P/provisioned.crt" -days 2 -extfile "$P/provisioned.ext"
+ossl x509 -req -in "$PV/device.csr" -CA "$P/rogue-ca.crt" -CAkey "$P/rogue-ca.key" -CAcreateserial -out "$P/provisioned-rogue.crt" -days 2 -extfile "$P/provisioned.ext"
+run "$VIGIL" provision install-cert --dir "$PV" --cert "$P/provisioned-rogue.crt" --ca "$P/ca.crt"
+[ $RC != 0 ] && grep -q "not signed by the CA in $P/ca.crt" <<<"$OUT" && [ ! -e "$PV/tls.crt" ] && [ ! -e "$PV/ca.crt" ] \
+  && pass "provision/certificate from another CA refused at install, nothing installed: $OUT" || fail "provision/rogue certificate: exit $RC: $OUT"
+run "$VIGIL" provision install-cert --dir "$PV" --cert "$P/client.crt" --ca "$P/ca.crt"
+[ $RC != 0 ] && grep -q "certificate is for another key" <<<"$OUT" && [ ! -e "$PV/tls.crt" ] \
+  && pass "provision/another device's certificate refused: $(cut -c1-120 <<<"$OUT")…" || fail "provision/wrong key: exit $RC: $OUT"
+run "$VIGIL" provision install-cert --dir "$PV" --cert "$P/provisioned.crt" --ca "$P/ca.crt"
+if [ $RC = 0 ] && grep -q "subject *CN=device-0002,O=Vigil device" <<<"$OUT" && [ "$(stat -c %a "$PV/tls.crt")" = 644 ] \
+   && cmp -s <(openssl x509 -in "$PV/tls.crt" -outform DER) <(openssl x509 -in "$P/provisioned.crt" -outform DER) \
+   && cmp -s <(openssl x509 -in "$PV/ca.crt" -outform DER) <(openssl x509 -in "$P/ca.crt" -outform DER); then
+  pass "provision/install-cert: $(grep -E '^ *(issuer|valid) ' <<<"$OUT" | tr -s ' ' | tr '\n' ';')"
+else
+  fail "provision/install-cert: exit $RC: $OUT"
+fi
+write_config "$T/provisioned.conf" "ca = $PV/ca.crt" "client_cert = $PV/tls.crt" "client_key = $PV/tls.key"
+sync_with "$T/provisioned.conf"
+expect "provision/sync with DIR/tls.key + DIR/tls.crt against nginx (ssl_verify_client on)" 0 "^up to date \(v5\)" 5
+
 # ---- 9b. every sync above is on the audit record: result, installs, refusals; the chain verifies --
 n_res=$(grep -c '"event":"sync.result"' "$T/audit/audit.log" 2>/dev/null || echo 0)
 n_inst=$(grep -c '"event":"watchlist.install"' "$T/audit/audit.log" 2>/dev/null || echo 0)

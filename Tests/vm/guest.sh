@@ -3,7 +3,7 @@
 # 9p), started by Tests/vm/init. Environment:
 #   BIN  directory with the project's binaries (vigil, vigil-vmtest), a host path
 #   OUT  writable results directory (9p share of the host's results dir, same path)
-#   VIGIL_VM_ONLY  comma-separated groups to run (default cli,vivid,loopback,field; "probe" is extra)
+#   VIGIL_VM_ONLY  comma-separated groups to run (default cli,vivid,loopback,field,udev; "probe" is extra)
 # Devices: /dev/video0 = vivid (n_devs=1 node_types=0x1), /dev/video10 = v4l2loopback,
 #   gpio-sim chip "vigil-leds" (4 lines led0..led3, created by /init; exported below as
 #   VIGIL_GPIOCHIP=gpiochipN and VIGIL_GPIO_SYSFS=/sys/devices/platform/gpio-sim.0/gpiochipN),
@@ -22,7 +22,7 @@ shopt -s lastpipe nullglob
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 : "${BIN:?BIN not set}" "${OUT:?OUT not set}"
 ONLY=${VIGIL_VM_ONLY:-}
-[ -n "$ONLY" ] || ONLY=cli,vivid,loopback,field
+[ -n "$ONLY" ] || ONLY=cli,vivid,loopback,field,udev
 mkdir -p "${TMPDIR:-$OUT/tmp}"
 
 npass=0 nfail=0
@@ -304,11 +304,20 @@ field_tests() {
   . "$HERE/field.sh"
 }
 
+# --- udev: the project's udev rules on the VM's devices, in Tests/vm/udev.sh
+udev_tests() {
+  if [ ! -f "$HERE/udev.sh" ]; then fail "udev: $HERE/udev.sh missing"; return; fi
+  info "udev: sourcing udev.sh"
+  # shellcheck source=udev.sh
+  . "$HERE/udev.sh"
+}
+
 want probe && probe_loopback      # first, so it sees a pristine /dev/video10
 want cli && cli_tests
 want vivid && vivid_tests
 want loopback && loopback_tests
 want field && field_tests
+want udev && udev_tests
 
 dmesg >"$OUT/dmesg.txt" 2>&1
 grep -E 'BUG:|Oops|WARNING: CPU:|Call Trace:|general protection fault' "$OUT/dmesg.txt" | head -5 \

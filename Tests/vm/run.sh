@@ -12,7 +12,7 @@
 #                  $OUT/mjpeg-ref/frame-000.jpg ... (same WxH) and $OUT/mjpeg-ref/size ("640x480").
 #                  Default: $VIGIL_VM_PRE, else '"$BIN/vigil-vmtest" make-reference --out
 #                  "$OUT/mjpeg-ref"' (the project's own generator); --pre : to run none.
-#   --only GROUPS  comma-separated subset of cli,vivid,loopback,field (default all four, in that
+#   --only GROUPS  comma-separated subset of cli,vivid,loopback,field,udev (default all five, in that
 #                  order); "probe" runs the v4l2loopback format/bytesused probe (see README.md)
 #   --timeout S    kill qemu after S seconds (default 600; TCG on a busy host is slow)
 #   --verbose      print every console line
@@ -53,7 +53,7 @@ done
 # Without python the host runner cannot even tally: report in plain bash.
 bail() { echo "FAIL $*"; echo "0 passed, 1 failed"; exit 1; }
 for g in ${ONLY//,/ }; do
-  case "$g" in cli|vivid|loopback|field|probe) ;; *) bail "vm/args: unknown group '$g' in --only (cli, vivid, loopback, field, probe)";; esac
+  case "$g" in cli|vivid|loopback|field|udev|probe) ;; *) bail "vm/args: unknown group '$g' in --only (cli, vivid, loopback, field, udev, probe)";; esac
 done
 
 T0=$EPOCHREALTIME

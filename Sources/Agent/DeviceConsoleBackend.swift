@@ -1,6 +1,6 @@
-// What the console shows when it runs on its own (`vigil console`): everything read from the
-// configuration and from disk — the watchlist store, the outbox, the key files, the cameras, the
-// LEDs, the audit log. (The agent, issue 8, answers the same questions with live state.)
+// What the console shows: read from the configuration and from disk — the watchlist store, the
+// outbox, the key files, the cameras, the LEDs, the audit log — and, inside the agent
+// (`vigil run`), its live state: camera formats and measured fps, health, counters.
 //
 // Nothing here returns secret material: keys are shown as public fingerprints (a private key file
 // is read only to derive its public half), hits only as counts, never contents or embeddings.
@@ -22,22 +22,23 @@ import Glibc
 import CGPIOD
 import Crypto
 
-func hexString(_ b: [UInt8]) -> String {
+public func hexString(_ b: [UInt8]) -> String {
     let d = Array("0123456789abcdef".utf8)
     return String(decoding: b.flatMap { [d[Int($0 >> 4)], d[Int($0 & 15)]] }, as: UTF8.self)
 }
 
 /// The data directory's layout (the agent uses the same).
-struct DataLayout {
-    let root: String
-    var watchlist: String { root + "/watchlist" }
-    var outbox: String { root + "/outbox" }
-    init(_ config: ConfigDocument) { root = config.string("device.data_dir") ?? "/var/lib/vigil" }
+public struct DataLayout: Sendable {
+    public let root: String
+    public var watchlist: String { root + "/watchlist" }
+    public var outbox: String { root + "/outbox" }
+    public var counters: String { root + "/counters.json" }
+    public init(_ config: ConfigDocument) { root = config.string("device.data_dir") ?? "/var/lib/vigil" }
 }
 
 /// Opens the configured LEDs: GPIO lines (when any are wired) and/or the terminal panel. GPIO
 /// errors do not stop the caller: they come back as text for health, console and log.
-func openLEDs(_ wiring: LEDWiring, panelFD: Int32 = 2, forcePanel: Bool = false) -> (outputs: [any LEDOutput], error: String?) {
+public func openLEDs(_ wiring: LEDWiring, panelFD: Int32 = 2, forcePanel: Bool = false) -> (outputs: [any LEDOutput], error: String?) {
     var outputs: [any LEDOutput] = []
     var failure: String?
     var lines: [LEDRole: Int] = [:]
@@ -55,14 +56,19 @@ func openLEDs(_ wiring: LEDWiring, panelFD: Int32 = 2, forcePanel: Bool = false)
     return (outputs, failure)
 }
 
-final class FieldBackend: ConsoleBackend {
-    var config: ConfigDocument
+public final class DeviceConsoleBackend: ConsoleBackend, @unchecked Sendable {
+    public var config: ConfigDocument
     let audit: AuditLog?
     var leds: LEDController?
     var ledError: String?
     let started = MonotonicInstant.now()
+    /// The running agent's state and counters (nil when the console runs on its own).
+    public var agent: AgentState?
+    public var counters: Counters?
+    /// Applies committed settings to the running agent (nil standalone).
+    public var onCommit: ((ConfigDocument) -> [String])?
 
-    init(config: ConfigDocument, audit: AuditLog?, leds: LEDController?, ledError: String?) {
+    public init(config: ConfigDocument, audit: AuditLog?, leds: LEDController?, ledError: String?) {
         self.config = config; self.audit = audit; self.leds = leds; self.ledError = ledError
     }
 
@@ -71,7 +77,8 @@ final class FieldBackend: ConsoleBackend {
     // MARK: health
 
     /// The device's health as far as this process can see it.
-    func health() -> HealthState {
+    public func health() -> HealthState {
+        if let agent { return agent.health }
         var h = HealthState()
         for cam in config.cameras where access(cam.device, F_OK) != 0 {
             h.report("camera " + cam.name, .degraded, "\(cam.device) missing")
@@ -115,21 +122,33 @@ final class FieldBackend: ConsoleBackend {
 
     // MARK: ConsoleBackend
 
-    func status() -> [String] {
+    public func status() -> [String] {
         var out: [String] = []
         let h = health()
         out.append("device \(config.string("device.id") ?? "?") (\(config.string("device.kind") ?? "?"), board \(config.string("board") ?? "?")), config v\(config.version)")
         out.append("health: \(h.level)")
         for r in h.reasons { out.append("  " + r) }
+        let live = Dictionary((agent?.cameras ?? []).map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         for cam in config.cameras {
-            let present = access(cam.device, F_OK) == 0
-            out.append("camera \(cam.name) \(cam.device): \(cam.format) \(cam.width)x\(cam.height) @ \(cam.fps) fps configured, \(present ? "present" : "MISSING")")
+            if let c = live[cam.name] {
+                let got = c.size.map { "\(c.format) \($0.width)x\($0.height) at \(Int(c.measuredFPS * 10) / 10).\(Int(c.measuredFPS * 10) % 10) fps" } ?? "no frames yet"
+                out.append("camera \(cam.name) \(cam.device): \(c.connected ? got : "DISCONNECTED" + (c.lastError.map { " (\($0))" } ?? "")), \(c.framesCaptured) frames, \(c.framesDropped) not analysed (latest frame wins), \(c.reconnects) reconnects")
+            } else {
+                let present = access(cam.device, F_OK) == 0
+                out.append("camera \(cam.name) \(cam.device): \(cam.format) \(cam.width)x\(cam.height) @ \(cam.fps) fps configured, \(present ? "present" : "MISSING")")
+            }
         }
+        if let agent { out.append(agent.listLine) }
         out += watchlistStatus()
         out += outboxStatus()
-        out.append("last sync: " + (lastEvent(prefix: "sync.") ?? "none recorded"))
-        out.append("last upload: " + (lastEvent(prefix: "upload.") ?? "none recorded"))
-        out.append("counters: frames/faces/hits are kept by the agent (`vigil run`); this console runs standalone")
+        out.append("last sync: " + (agent?.lastSync ?? lastEvent(prefix: "sync.") ?? "none recorded"))
+        out.append("last upload: " + (agent?.lastUpload ?? lastEvent(prefix: "upload.") ?? "none recorded"))
+        if let counters {
+            let t = counters.today
+            out.append("counters today (\(t.date)): \(t.framesProcessed) frames analysed, \(t.facesDetected) faces detected, \(t.facesCompared) compared, \(t.hits) hits, \(t.framesDropped) frames dropped")
+        } else {
+            out.append("counters: kept by the agent (`vigil run`); this console runs standalone")
+        }
         if let s = try? readFile("/proc/uptime"), let up = Double(String(decoding: s, as: UTF8.self).split(separator: " ").first ?? "") {
             out.append("uptime: system \(duration(Int64(up))), console \(duration(started.duration(to: .now()).components.seconds))")
         }
@@ -153,7 +172,7 @@ final class FieldBackend: ConsoleBackend {
         return nil
     }
 
-    func cameraList() -> [String] {
+    public func cameraList() -> [String] {
         var out: [String] = []
         var seen = Set<String>()
         for cam in config.cameras {
@@ -171,7 +190,7 @@ final class FieldBackend: ConsoleBackend {
         return out.isEmpty ? ["no cameras configured or found"] : out
     }
 
-    func cameraTest(_ name: String?) -> [String] {
+    public func cameraTest(_ name: String?) -> [String] {
         let cams = config.cameras.filter { name == nil || $0.name == name }
         if cams.isEmpty { return ["no camera named '\(name ?? "")' (configured: \(config.cameras.map(\.name).joined(separator: ", ")))"] }
         return cams.map { testCamera($0) }
@@ -208,14 +227,14 @@ final class FieldBackend: ConsoleBackend {
         }
     }
 
-    func ledTest() -> [String] {
+    public func ledTest() -> [String] {
         guard let leds else { return ["no LEDs: " + (ledError ?? "none wired in the configuration")] }
         var log: [String] = []
         leds.selfTest(step: .milliseconds(700)) { log.append($0) }
         return log + (leds.errors.isEmpty ? [] : ["errors: " + leds.errors.joined(separator: "; ")])
     }
 
-    func watchlistStatus() -> [String] {
+    public func watchlistStatus() -> [String] {
         let w = watchlistHealth()
         guard let health = w.health else { return ["watchlist: " + (w.error ?? "unknown")] }
         var out = ["watchlist: \(health)"]
@@ -227,7 +246,7 @@ final class FieldBackend: ConsoleBackend {
         return out
     }
 
-    func syncNow() -> [String] {
+    public func syncNow() -> [String] {
         guard let url = config.string("sync.url"), let ca = config.string("sync.ca"),
               let pub = config.string("keys.authority_public"), let model = config.string("models.embedder") else {
             return ["sync: not configured (sync.url, sync.ca)"]
@@ -256,7 +275,7 @@ final class FieldBackend: ConsoleBackend {
         return box.lines.suffix(5).map { "  " + $0 } + ["sync: " + text]
     }
 
-    func outboxStatus() -> [String] {
+    public func outboxStatus() -> [String] {
         do {
             let o = try Outbox(directory: layout.outbox, capacityBytes: outboxCapacity)
             let items = try o.pending()
@@ -267,7 +286,7 @@ final class FieldBackend: ConsoleBackend {
         }
     }
 
-    func keysShow() -> [String] {
+    public func keysShow() -> [String] {
         var out: [String] = []
         func show(_ label: String, _ key: String, _ f: (String) throws -> String) {
             guard let p = config.string(key) else { out.append("\(label): not configured"); return }
@@ -284,7 +303,7 @@ final class FieldBackend: ConsoleBackend {
         return out
     }
 
-    func selftest() -> [String] {
+    public func selftest() -> [String] {
         var out: [String] = []
         func check(_ what: String, _ body: () throws -> String) {
             do { out.append("ok    \(what): \(try body())") } catch { out.append("FAIL  \(what): \(error)") }
@@ -326,13 +345,15 @@ final class FieldBackend: ConsoleBackend {
         return out
     }
 
-    func configCommitted(_ new: ConfigDocument, previous: ConfigDocument) -> [String] {
+    public func configCommitted(_ new: ConfigDocument, previous: ConfigDocument) -> [String] {
         config = new
         leds?.hitEnabled = new.ledWiring.hitEnabled
+        var applied = onCommit?(new) ?? []
         let changed = previous.diff(to: new).map(\.key)
         let restart = new.restartNeeded(comparedTo: previous)
         let live = changed.filter { !restart.contains($0) }
-        var out: [String] = []
+        var out: [String] = applied
+        applied = []
         if !live.isEmpty { out.append("applied live: " + live.joined(separator: ", ")) }
         if !restart.isEmpty { out.append("takes effect when the agent restarts: " + restart.joined(separator: ", ")) }
         return out
@@ -371,14 +392,14 @@ func laplacianVariance(_ img: RGBImage) -> Double {
 // MARK: audit records for watchlist installs and syncs (console, `watchlist install`, `watchlist sync`)
 
 /// `watchlist.install` for an installed list.
-func auditInstall(_ audit: AuditLog?, _ r: InstallReport, by: String) {
+public func auditInstall(_ audit: AuditLog?, _ r: InstallReport, by: String) {
     _ = try? audit?.append("watchlist.install", [("version", .int(Int64(r.version))), ("previous", r.previous.map { .int(Int64($0)) } ?? .null),
                                                  ("entries", .int(Int64(r.entries))), ("by", .string(by))])
 }
 
 /// `sync.result` for every sync, plus `watchlist.install` or `watchlist.reject` where the sync
 /// installed a list or refused one (bad signature, rollback, wrong hash, refused by the store).
-func auditSync(_ audit: AuditLog?, _ result: Result<SyncOutcome, SyncError>, by: String) {
+public func auditSync(_ audit: AuditLog?, _ result: Result<SyncOutcome, SyncError>, by: String) {
     guard let audit else { return }
     switch result {
     case .success(.upToDate(let v)):
@@ -396,11 +417,3 @@ func auditSync(_ audit: AuditLog?, _ result: Result<SyncOutcome, SyncError>, by:
     }
 }
 
-/// `--audit-dir` for the device-side watchlist commands.
-func openAuditDirectory(_ dir: String?) -> AuditLog? {
-    guard let dir else { return nil }
-    do { return try AuditLog(directory: dir) } catch {
-        _ = fail("warning: audit log \(dir): \(error) — this action is NOT being audited", code: 0)
-        return nil
-    }
-}

@@ -1,0 +1,374 @@
+// `vigil run`: the agent. Builds every part from the configuration, starts what it can, reports
+// the rest (LEDs, console, log, audit) and keeps retrying — a missing camera, model or key never
+// makes it exit in a loop that systemd would restart forever without saying why.
+//
+// Services (swift-service-lifecycle, one group, graceful shutdown on SIGTERM/SIGINT):
+//   camera-NAME   (thread)  capture → latest-frame slot, reconnect with backoff
+//   analysis      (thread)  detect → embed → search → track → seal → outbox
+//   leds          (thread)  pattern engine at 100 Hz
+//   console       (thread)  the serial console, if console.tty is set
+//   upload        (task)    outbox → HTTPS PUT, if upload.url is set
+//   sync          (task)    watchlist sync in the daily window, if sync.url is set
+//   housekeeping  (task)    systemd READY/WATCHDOG, counters flushed every minute
+#if canImport(Glibc)
+import Glibc
+#endif
+import Audit
+import Config
+import Console
+import Faces
+import FastKernels
+import HitUpload
+import Hits
+import LEDs
+import Logging
+import ServiceLifecycle
+import Synchronization
+import VigilCore
+import Watchlist
+import WatchlistSync
+
+public struct AgentOptions: Sendable {
+    /// Stop when every camera is a clip and all clips have ended (the demo, tests).
+    public var untilClipsEnd = false
+    /// Play clips in a loop (soak tests).
+    public var loopClips = false
+    /// Draw the LEDs on the terminal too.
+    public var panel = false
+    /// Where progress lines go (stderr by default).
+    public var log: @Sendable (String) -> Void = { line in
+        _ = (line + "\n").utf8CString.withUnsafeBufferPointer { write(2, $0.baseAddress, $0.count - 1) }
+    }
+    public init() {}
+}
+
+public final class VigilAgent: @unchecked Sendable {
+    public let config: ConfigDocument
+    public let configPath: String
+    public let options: AgentOptions
+    public let state: AgentState
+    public let audit: AuditLog?
+    public let counters: Counters?
+    let layout: DataLayout
+    let leds: LEDController?
+    let ledError: String?
+    let analysis: AnalysisLoop?
+    let slots: [(CameraSettings, LatestFrameSlot)]
+    let outbox: Outbox?
+    let clipsLeft: Atomic<Int>
+    let stopAll = StopFlag()
+    let ledState = Mutex<LEDController?>(nil)
+
+    public init(config: ConfigDocument, configPath: String, options: AgentOptions = AgentOptions()) {
+        self.config = config
+        self.configPath = configPath
+        self.options = options
+        layout = DataLayout(config)
+        let log = options.log
+        _ = makeDirectoriesQuietly(layout.root)
+
+        // audit first: everything after it is on the record
+        var auditLog: AuditLog?
+        if let dir = config.string("storage.audit_dir") {
+            do {
+                auditLog = try AuditLog(directory: dir, maxFileBytes: Int(config.int("storage.audit_file_kb") ?? 1024) * 1024,
+                                        keepFiles: Int(config.int("storage.audit_keep_files") ?? 64))
+            } catch { log("vigil: audit log \(dir): \(error) — actions are NOT being audited") }
+        }
+        audit = auditLog
+
+        // LEDs, with health driving them
+        var wiring = config.ledWiring
+        if options.panel { wiring.panel = true }
+        let (outputs, ledErr) = openLEDs(wiring)
+        ledError = ledErr
+        if let ledErr { log("vigil: leds: \(ledErr)") }
+        let controller = outputs.isEmpty ? nil : LEDController(outputs: outputs, hitEnabled: wiring.hitEnabled)
+        leds = controller
+        state = AgentState(onHealth: { level in controller?.show(level) })
+        if let ledErr { state.report("leds", .degraded, ledErr) }
+
+        counters = Counters(path: layout.counters)
+
+        // hits: outbox and keys
+        var box: Outbox?
+        do throws(OutboxError) {
+            box = try Outbox(directory: layout.outbox, capacityBytes: Int(config.int("storage.outbox_max_mb") ?? 64) << 20)
+        } catch {
+            state.report("outbox", .fault, "\(error)")
+            log("vigil: outbox: \(error)")
+        }
+        outbox = box
+        var deviceKey: DeviceSigningKey?
+        var agencyKey: AgencyPublicKey?
+        if let p = config.string("keys.device_signing") {
+            do { deviceKey = try DeviceSigningKey(file: p) } catch { state.report("device key", .fault, "\(error)"); log("vigil: device key: \(error)") }
+        }
+        if let p = config.string("keys.agency_public") {
+            do { agencyKey = try AgencyPublicKey(file: p) } catch { state.report("agency key", .fault, "\(error)"); log("vigil: agency key: \(error)") }
+        }
+
+        // the watchlist store (needs the authority key and the embedder's identity)
+        var store: WatchlistStore?
+        if let pub = config.string("keys.authority_public"), let model = config.string("models.embedder") {
+            do {
+                store = try WatchlistStore(directory: layout.watchlist, authority: try AuthorityPublicKey(file: pub),
+                                           embedder: try EmbedderIdentity(modelFile: model))
+            } catch {
+                state.report("watchlist", .fault, "\(error)")
+                log("vigil: watchlist store: \(error)")
+            }
+        }
+
+        // cameras and their slots
+        slots = config.cameras.map { ($0, LatestFrameSlot()) }
+        clipsLeft = Atomic(config.cameras.count)
+        if config.cameras.isEmpty { state.report("cameras", .fault, "no camera configured") }
+
+        // models → the analysis loop
+        var loop: AnalysisLoop?
+        do {
+            let threads = Int(config.int("detection.threads") ?? 1)
+            guard let det = config.string("models.detector"), let emb = config.string("models.embedder") else {
+                throw AgentError("models.detector / models.embedder not set")
+            }
+            let detector = try BlazeFaceModel(path: det, backend: FastBackend(threads: threads))
+            let embedder = try DlibEmbedder(path: emb, backend: FastBackend(threads: threads))
+            let gate = QualityGate(minimumWidth: Double(config.int("detection.min_face_px") ?? 40))
+            let analyzer = FaceAnalyzer(detector: detector, embedder: embedder, gate: gate)
+            let setup = AnalysisSetup(cameras: slots, analyzer: analyzer, store: store, outbox: box, deviceKey: deviceKey,
+                                      agencyKey: agencyKey, audit: auditLog, counters: counters, leds: controller, state: state,
+                                      ratePerCamera: config.double("detection.rate_hz") ?? 5,
+                                      configuredThreshold: config.double("matching.threshold").map { Float($0) },
+                                      minConfidence: config.double("matching.min_quality") ?? 0.5,
+                                      cooldown: .seconds(config.int("policy.hit_cooldown_s") ?? 300))
+            loop = try AnalysisLoop(setup)
+        } catch {
+            state.report("models", .fault, "\(error)")
+            log("vigil: models: \(error) — no analysis until this is fixed (restart after fixing)")
+        }
+        analysis = loop
+    }
+
+    /// Runs until SIGTERM/SIGINT (or, with `untilClipsEnd`, until every clip has ended).
+    public func run() async throws {
+        let log = options.log
+        _ = try? audit?.append("agent.start", [("version", .string(VigilVersion.string)), ("config_version", .int(config.version)),
+                                               ("cameras", .int(Int64(config.cameras.count)))])
+        var services: [any Service] = []
+        for (cam, slot) in slots {
+            let loop = CameraLoop(camera: cam, slot: slot, state: state, loopFiles: options.loopClips, onEnd: { [self] in
+                log("vigil: \(cam.name): clip ended")
+                if clipsLeft.subtract(1, ordering: .relaxed).newValue == 0 && options.untilClipsEnd {
+                    // let the analysis take the last frames, then stop everything
+                    Task {
+                        for _ in 0..<300 {
+                            try? await Task.sleep(for: .milliseconds(100))
+                            if slots.allSatisfy({ !$0.1.hasFrame }) && !(analysis?.isBusy ?? false) { break }
+                        }
+                        stopAll.stop()
+                    }
+                }
+            })
+            services.append(ThreadService(name: "camera-" + cam.name) { stop in loop.run(stop) })
+        }
+        if let analysis {
+            services.append(ThreadService(name: "analysis") { stop in analysis.run(stop) })
+        }
+        if let leds {
+            services.append(ThreadService(name: "leds") { stop in
+                while !stop.isStopped { leds.tick(); stop.sleep(.milliseconds(10)) }
+                leds.allOff()
+            })
+        }
+        if let console = makeConsoleService() { services.append(console) }
+        if let upload = makeUploadService() { services.append(upload) }
+        if let sync = makeSyncService() { services.append(sync) }
+        services.append(HousekeepingService(agent: self))
+
+        var logger = Logger(label: "vigil")
+        logger.logLevel = .warning
+        // A camera whose clip ended, or a loop that finished, is not a reason to stop the others.
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: services.map { .init(service: $0, successTerminationBehavior: .ignore, failureTerminationBehavior: .gracefullyShutdownGroup) },
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        log("vigil: running: \(config.cameras.count) camera(s), analysis \(analysis == nil ? "OFF" : "on"), health \(state.health.level)")
+        try await withThrowingTaskGroup(of: Void.self) { g in
+            g.addTask { try await group.run() }
+            g.addTask { [stopAll] in
+                while !stopAll.isStopped && !Task.isCancelled { try? await Task.sleep(for: .milliseconds(100)) }
+                if stopAll.isStopped { await group.triggerGracefulShutdown() }
+            }
+            try await g.next()
+            g.cancelAll()
+        }
+        try? counters?.flush()
+        _ = try? audit?.append("agent.stop", [("frames", .int(Int64(analysis?.framesProcessed ?? 0))), ("hits", .int(Int64(analysis?.hits ?? 0)))])
+        log("vigil: stopped: \(analysis?.framesProcessed ?? 0) frames analysed, \(analysis?.hits ?? 0) hit(s) sealed")
+    }
+
+    /// Asks the agent to stop (as SIGTERM does).
+    public func stop() { stopAll.stop() }
+
+    // MARK: services
+
+    func makeConsoleService() -> (any Service)? {
+        let settings = config.consoleSettings
+        guard let tty = settings.tty, access(tty, F_OK) == 0 else {
+            if let tty = settings.tty { state.report("console", .degraded, "\(tty) missing") }
+            return nil
+        }
+        let port: SerialPort
+        do { port = try SerialPort(path: tty, baud: settings.baud) } catch {
+            state.report("console", .degraded, error.description)
+            options.log("vigil: console: \(error)")
+            return nil
+        }
+        let backend = DeviceConsoleBackend(config: config, audit: audit, leds: leds, ledError: ledError)
+        backend.agent = state
+        backend.counters = counters
+        let session = ConsoleSession(options: .init(settings, deviceName: config.string("device.id") ?? "vigil"),
+                                     pins: PINFileVerifier(path: settings.pinFile), backend: backend, audit: audit,
+                                     config: ConfigWorkspace(path: configPath, document: config),
+                                     place: String(tty.split(separator: "/").last ?? "tty"), now: .now(),
+                                     lockStatePath: settings.pinFile + ".failures")
+        final class Holder: @unchecked Sendable { let port: SerialPort; let session: ConsoleSession; init(_ p: SerialPort, _ s: ConsoleSession) { port = p; session = s } }
+        let h = Holder(port, session)
+        return ThreadService(name: "console") { stop in
+            ConsoleServer().serve(fd: h.port.fd, session: h.session, pollMilliseconds: 200, shouldStop: { stop.isStopped })
+        }
+    }
+
+    func makeUploadService() -> (any Service)? {
+        guard let url = config.string("upload.url"), let ca = config.string("upload.ca") else { return nil }
+        var c = UploadConfig(server: url, caFile: ca, clientCertificate: config.string("upload.client_cert"),
+                             clientKey: config.string("upload.client_key"), outbox: layout.outbox)
+        c.capacity = Int(config.int("storage.outbox_max_mb") ?? 64) << 20
+        return UploadService(config: c, state: state, audit: audit, log: options.log)
+    }
+
+    func makeSyncService() -> (any Service)? {
+        guard let url = config.string("sync.url"), let ca = config.string("sync.ca"),
+              let pub = config.string("keys.authority_public"), let model = config.string("models.embedder") else { return nil }
+        var c = SyncConfig(server: url, caFile: ca, clientCertificate: config.string("sync.client_cert"), clientKey: config.string("sync.client_key"),
+                           store: layout.watchlist, authorityKey: pub, embedderModel: model)
+        if let k = config.int("sync.max_kbps"), k > 0 { c.bandwidth = Int(k) * 1000 / 8 }
+        let window = DailyWindow(config.string("sync.window") ?? "01:00-05:00") ?? DailyWindow("01:00-05:00")!
+        return SyncService(config: c, window: window, state: state, audit: audit, log: options.log)
+    }
+}
+
+public struct AgentError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ d: String) { description = d }
+}
+
+func makeDirectoriesQuietly(_ path: String) -> Bool {
+    do { try makeDirectories(path); return true } catch { return false }
+}
+
+/// Uploads the outbox continuously (the uploader waits quietly while offline).
+struct UploadService: Service {
+    let config: UploadConfig
+    let state: AgentState
+    let audit: AuditLog?
+    let log: @Sendable (String) -> Void
+
+    func run() async throws {
+        let stop = StopFlag()
+        let uploader = HitUploader(config: config, log: { line in log("vigil: upload: " + line) }, shouldStop: { stop.isStopped })
+        await withGracefulShutdownHandler {
+            while !stop.isStopped {
+                do {
+                    let r = try await uploader.run(once: true)
+                    if r.uploaded > 0 || r.left > 0 {
+                        let line = "uploaded \(r.uploaded), \(r.left) left"
+                        state.setLastUpload(line)
+                        _ = try? audit?.append("upload.result", [("uploaded", .int(Int64(r.uploaded))), ("left", .int(Int64(r.left)))])
+                    }
+                    state.report("upload", r.left > 0 ? .degraded : .ok, r.left > 0 ? "\(r.left) hit record(s) waiting" : "")
+                } catch {
+                    state.setLastUpload("failed: \(error)")
+                    state.report("upload", .degraded, "\(error)")
+                }
+                stop.sleep(.seconds(2))
+            }
+        } onGracefulShutdown: { stop.stop() }
+    }
+}
+
+/// Syncs the watchlist once a day inside the window (docked body-cams: the night), at start-up
+/// when no list is installed, and never more than once per 6 hours.
+struct SyncService: Service {
+    let config: SyncConfig
+    let window: DailyWindow
+    let state: AgentState
+    let audit: AuditLog?
+    let log: @Sendable (String) -> Void
+
+    func localMinute() -> Int {
+        var t = time(nil)
+        var tmv = tm()
+        localtime_r(&t, &tmv)
+        return Int(tmv.tm_hour) * 60 + Int(tmv.tm_min)
+    }
+
+    func run() async throws {
+        let stop = StopFlag()
+        await withGracefulShutdownHandler {
+            var last: MonotonicInstant?
+            var first = true
+            while !stop.isStopped {
+                let inWindow = window.contains(minuteOfDay: localMinute())
+                let due = last.map { $0.duration(to: .now()) > .seconds(6 * 3600) } ?? true
+                if due && (inWindow || first) {
+                    first = false
+                    state.report("sync", .degraded, "sync running")
+                    let result: Result<SyncOutcome, SyncError>
+                    do throws(SyncError) { result = .success(try await syncWatchlist(config) { line in log("vigil: sync: " + line) }) } catch {
+                        result = .failure(error)
+                    }
+                    auditSync(audit, result, by: "agent")
+                    switch result {
+                    case .success(let o): state.setLastSync("\(o)"); last = .now()
+                    case .failure(let e): state.setLastSync("failed: \(e)")
+                    }
+                    state.report("sync", .ok)
+                }
+                for _ in 0..<60 where !stop.isStopped { try? await Task.sleep(for: .seconds(1)) }
+            }
+        } onGracefulShutdown: { stop.stop() }
+    }
+}
+
+/// systemd READY/WATCHDOG and the counters flushed every minute.
+struct HousekeepingService: Service {
+    let agent: VigilAgent
+
+    func run() async throws {
+        let notifier = try? SystemdNotifier()
+        if notifier == nil { agent.options.log("vigil: NOTIFY_SOCKET is set but unusable: no systemd notifications") }
+        _ = try? notifier?.ready()
+        let ping = notifier?.watchdogPingInterval ?? .seconds(10)
+        var lastFlush = MonotonicInstant.now()
+        let stop = StopFlag()
+        await withGracefulShutdownHandler {
+            while !Task.isCancelled && !stop.isStopped {
+                // the watchdog is fed only while the analysis loop is alive (or there is none)
+                let alive: Bool
+                if let a = agent.analysis {
+                    let beat = MonotonicInstant(nanoseconds: a.heartbeat.load(ordering: .relaxed))
+                    alive = beat.nanoseconds == 0 || beat.duration(to: .now()) < .seconds(30)
+                } else { alive = true }
+                if alive { _ = try? notifier?.watchdog() }
+                _ = try? notifier?.status("health \(agent.state.health.level)")
+                if lastFlush.duration(to: .now()) > .seconds(60) { try? agent.counters?.flush(); lastFlush = .now() }
+                let end = MonotonicInstant.now().advanced(by: min(ping, .seconds(5)))
+                while MonotonicInstant.now() < end && !stop.isStopped { try? await Task.sleep(for: .milliseconds(100)) }
+            }
+        } onGracefulShutdown: {
+            _ = try? notifier?.stopping()
+            stop.stop()
+        }
+    }
+}

@@ -1,1 +1,0 @@
-// Agent: see the module's files (issue 8).

@@ -1,0 +1,102 @@
+// What the running agent knows about itself, shared by its services, the console and the LEDs.
+#if canImport(Glibc)
+import Glibc
+#endif
+import Capture
+import LEDs
+import Synchronization
+import VigilCore
+
+/// One camera's state as the console shows it.
+public struct CameraStatus: Sendable, Equatable {
+    public var name: String
+    public var device: String
+    public var connected = false
+    public var format: String = "-"
+    public var size: Size?
+    public var measuredFPS: Double = 0
+    public var framesCaptured = 0
+    public var framesDropped = 0
+    public var lastError: String?
+    public var reconnects = 0
+    public init(name: String, device: String) { self.name = name; self.device = device }
+}
+
+/// The agent's shared state: health reports from every part, camera status, last sync and upload.
+/// Every method is thread-safe (one lock; nothing slow happens under it).
+public final class AgentState: Sendable {
+    struct Inner {
+        var health = HealthState()
+        var cameras: [String: CameraStatus] = [:]
+        var lastSync: String?
+        var lastUpload: String?
+        var started = MonotonicInstant.now()
+        var listLine = "watchlist: not loaded yet"
+    }
+    private let inner = Mutex(Inner())
+    /// Called (outside the lock) whenever the health level may have changed.
+    private let onHealth: @Sendable (HealthLevel) -> Void
+
+    public init(onHealth: @escaping @Sendable (HealthLevel) -> Void = { _ in }) { self.onHealth = onHealth }
+
+    public func report(_ source: String, _ level: HealthLevel, _ reason: String = "") {
+        let l = inner.withLock { s in
+            s.health.report(source, level, reason)
+            return s.health.level
+        }
+        onHealth(l)
+    }
+    public var health: HealthState { inner.withLock { $0.health } }
+
+    public func updateCamera(_ name: String, _ update: (inout CameraStatus) -> Void) {
+        inner.withLock { s in
+            var c = s.cameras[name] ?? CameraStatus(name: name, device: "")
+            update(&c)
+            s.cameras[name] = c
+        }
+    }
+    public var cameras: [CameraStatus] { inner.withLock { s in s.cameras.values.sorted { $0.name < $1.name } } }
+
+    public func setLastSync(_ line: String) { inner.withLock { $0.lastSync = line } }
+    public func setLastUpload(_ line: String) { inner.withLock { $0.lastUpload = line } }
+    public func setListLine(_ line: String) { inner.withLock { $0.listLine = line } }
+    public var lastSync: String? { inner.withLock { $0.lastSync } }
+    public var lastUpload: String? { inner.withLock { $0.lastUpload } }
+    public var listLine: String { inner.withLock { $0.listLine } }
+    public var uptime: Duration { inner.withLock { $0.started.duration(to: .now()) } }
+}
+
+/// The newest frame of one camera, owned (copied out of the driver's buffer). A new frame replaces
+/// an unread one — the analysis always sees the latest frame and never a queue that grows while
+/// it is busy; replaced frames are counted as dropped.
+public final class LatestFrameSlot: Sendable {
+    public struct Owned: Sendable {
+        public var info: FrameInfo
+        public var bytes: [UInt8]
+    }
+    struct Inner {
+        var frame: Owned?
+        var dropped = 0
+        var delivered = 0
+    }
+    private let inner = Mutex(Inner())
+    public init() {}
+
+    public func put(_ frame: Owned) {
+        inner.withLock { s in
+            if s.frame != nil { s.dropped += 1 }
+            s.frame = frame
+        }
+    }
+    /// Takes the frame (the slot is empty afterwards).
+    public func take() -> Owned? {
+        inner.withLock { s in
+            guard let f = s.frame else { return nil }
+            s.frame = nil
+            s.delivered += 1
+            return f
+        }
+    }
+    public var dropped: Int { inner.withLock { $0.dropped } }
+    public var hasFrame: Bool { inner.withLock { $0.frame != nil } }
+}

@@ -1,1 +1,0 @@
-// Provisioning: see the module's files (issue 8).
