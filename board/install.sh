@@ -22,7 +22,7 @@
 # What it does (modes in parentheses; owner root unless said):
 #   user and group vigil (system, no login shell, home /var/lib/vigil); groups video, gpio, dialout
 #   (gpio created when missing); vigil added to all three
-#   /etc/vigil (0750 root:vigil), /etc/vigil/keys (0750 root:vigil) - the agency's public keys
+#   /etc/vigil (0770 root:vigil: console config commits), /etc/vigil/keys (0750 root:vigil) - the agency's public keys
 #   /var/lib/vigil (0750 vigil:vigil) with keys/ (0700), watchlist/ (0700), outbox/ (0700),
 #   audit/ (0750), all vigil:vigil
 #   PREFIX/bin/vigil (0755), /usr/share/vigil/models/*.onnx + manifest.json (0644),
@@ -132,7 +132,7 @@ put_text() {  # text dest mode: like put_file for generated content
 for d in /etc /usr /usr/share /var /var/lib "$PREFIX" "$PREFIX/bin"; do
   [ -d "$ROOT$d" ] || mkdir_mode "$d" 0755 0 0
 done
-mkdir_mode /etc/vigil 0750 0 "$VGID"
+mkdir_mode /etc/vigil 0770 0 "$VGID"   # group-writable: the agent saves config commits here
 mkdir_mode /etc/vigil/keys 0750 0 "$VGID"
 mkdir_mode /var/lib/vigil 0750 "$VUID" "$VGID"
 mkdir_mode /var/lib/vigil/keys 0700 "$VUID" "$VGID"

@@ -63,7 +63,7 @@ expect() {
   esac
 }
 D=directory F="regular file"
-expect /etc/vigil "$D" 750 "0:$VGID"
+expect /etc/vigil "$D" 770 "0:$VGID"
 expect /etc/vigil/keys "$D" 750 "0:$VGID"
 expect /etc/vigil/vigil.toml "$F" 640 "0:$VGID"
 expect /var/lib/vigil "$D" 750 "$VUID:$VGID"

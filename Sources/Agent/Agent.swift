@@ -294,6 +294,14 @@ struct UploadService: Service {
                 stop.sleep(.seconds(2))
             }
         } onGracefulShutdown: { stop.stop() }
+        // a last attempt for hits sealed just before the stop, bounded so the agent still exits
+        // within systemd's stop timeout; whatever is left stays in the outbox for the next start
+        let deadline = MonotonicInstant.now().advanced(by: .seconds(2))
+        let last = HitUploader(config: config, log: { line in log("vigil: upload: " + line) }, shouldStop: { MonotonicInstant.now() >= deadline })
+        if let r = try? await last.run(once: true), r.uploaded > 0 {
+            state.setLastUpload("uploaded \(r.uploaded), \(r.left) left")
+            _ = try? audit?.append("upload.result", [("uploaded", .int(Int64(r.uploaded))), ("left", .int(Int64(r.left)))])
+        }
     }
 }
 
@@ -330,7 +338,9 @@ struct SyncService: Service {
                     }
                     auditSync(audit, result, by: "agent")
                     switch result {
-                    case .success(let o): state.setLastSync("\(o)"); last = .now()
+                    case .success(let o):
+                        state.setLastSync("\(o)"); last = .now()
+                        if case .installed = o { state.listInstalled() }
                     case .failure(let e): state.setLastSync("failed: \(e)")
                     }
                     state.report("sync", .ok)

@@ -88,10 +88,14 @@ public final class AnalysisLoop: @unchecked Sendable {
 
     /// Reloads the active list every 10 s (a sync or `watchlist install` may have replaced it, and
     /// a list may have gone stale or expired meanwhile).
+    var seenGeneration = -1
+
     func refreshList() {
         let now = MonotonicInstant.now()
-        if let last = lastListCheck, last.duration(to: now) < .seconds(10) { return }
+        let generation = s.state.listGeneration
+        if let last = lastListCheck, last.duration(to: now) < .seconds(10), generation == seenGeneration { return }
         lastListCheck = now
+        seenGeneration = generation
         guard let store = s.store else {
             listHealth = .unusable(reason: "no watchlist store (keys or embedder missing)")
             s.state.report("watchlist", .fault, "store not available")

@@ -34,6 +34,11 @@ public final class AgentState: Sendable {
         var listLine = "watchlist: not loaded yet"
     }
     private let inner = Mutex(Inner())
+    private let listGen = Atomic<Int>(0)
+    /// Bumped when a new watchlist was installed: the analysis reloads at once instead of at its
+    /// next 10-second check.
+    public var listGeneration: Int { listGen.load(ordering: .acquiring) }
+    public func listInstalled() { listGen.add(1, ordering: .releasing) }
     /// Called (outside the lock) whenever the health level may have changed.
     private let onHealth: @Sendable (HealthLevel) -> Void
 

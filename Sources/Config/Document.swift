@@ -267,9 +267,12 @@ public struct ConfigDocument: Equatable, Sendable {
     // MARK: editing
 
     /// Sets one key from console text (`true`, `15`, `/dev/video1`, `"quoted string"`).
-    /// `camera.N.key` with N = the camera count adds a camera. Checks the value and the rules
-    /// across keys; the document is unchanged when it throws.
-    public mutating func set(_ key: String, text: String) throws(ConfigError) {
+    /// `camera.N.key` with N = the camera count adds a camera. The value is checked (type, range,
+    /// format) and refused with the document unchanged; the rules *across* keys are returned as
+    /// warnings instead, because fixing them can take several sets (a client certificate and its
+    /// key) — a save refuses a document that still breaks them.
+    @discardableResult
+    public mutating func set(_ key: String, text: String) throws(ConfigError) -> [ConfigIssue] {
         guard let s = ConfigSchema.setting(for: key) else {
             let pool = ConfigSchema.settings.map(\.key) + (0..<max(cameraCount, 1)).flatMap { c in ConfigSchema.cameraSettings.map { "camera.\(c).\($0.name)" } }
             let hint = ConfigSchema.suggestion(for: key, among: pool)
@@ -310,13 +313,14 @@ public struct ConfigDocument: Equatable, Sendable {
         case .failure(let m): throw ConfigError(file: file, key: key, m.text)
         }
         copy.lines[key] = nil
-        let issues = copy.crossCheck()
-        if !issues.isEmpty { throw ConfigError(issues) }
         self = copy
+        return crossCheck()
     }
 
-    /// Removes an optional key (or a whole camera: `camera.N`), restoring a default where there is one.
-    public mutating func unset(_ key: String) throws(ConfigError) {
+    /// Removes an optional key (or a whole camera: `camera.N`), restoring a default where there is
+    /// one. Rules across keys come back as warnings, as for `set`.
+    @discardableResult
+    public mutating func unset(_ key: String) throws(ConfigError) -> [ConfigIssue] {
         var copy = self
         let parts = key.split(separator: ".")
         if parts.count == 2, parts[0] == "camera", let n = Int(parts[1]), n < cameraCount {
@@ -339,9 +343,8 @@ public struct ConfigDocument: Equatable, Sendable {
             if key == "config_version" { throw ConfigError(file: file, key: key, "managed by Vigil") }
             copy.values[key] = s.defaultValue
         }
-        let issues = copy.crossCheck()
-        if !issues.isEmpty { throw ConfigError(issues) }
         self = copy
+        return crossCheck()
     }
 
     /// What differs, key by key, in display order: (key, old, new).

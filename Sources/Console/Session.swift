@@ -467,15 +467,17 @@ public final class ConsoleSession {
             let v = args.dropFirst(3).joined(separator: " ")
             do throws(ConfigError) {
                 let old = config.staged.display(k)
-                try config.staged.set(k, text: v)
+                let warnings = try config.staged.set(k, text: v)
                 emit("staged: \(k) \(old) → \(config.staged.display(k)) (`config commit` to apply; \(config.pending.count) pending)\n")
+                for w in warnings { emit("warning: \(w.key): \(w.message) (commit refuses until fixed)\n") }
             } catch {
                 for i in error.issues { emit("error: \(i.key.isEmpty ? "" : i.key + ": ")\(i.message)\n") }
             }
         case "unset" where args.count == 3:
             do throws(ConfigError) {
-                try config.staged.unset(args[2])
+                let warnings = try config.staged.unset(args[2])
                 emit("staged: \(args[2]) unset (\(config.pending.count) pending)\n")
+                for w in warnings { emit("warning: \(w.key): \(w.message) (commit refuses until fixed)\n") }
             } catch {
                 for i in error.issues { emit("error: \(i.key.isEmpty ? "" : i.key + ": ")\(i.message)\n") }
             }

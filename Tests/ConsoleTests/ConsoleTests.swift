@@ -283,7 +283,7 @@ func readUntil(_ fd: Int32, _ needle: String, timeout: Int32 = 10_000) -> String
     return String(decoding: got, as: UTF8.self)
 }
 
-@Test func endToEndOverAPTY() async throws {
+@Test func endToEndOverAPTY() throws {
     guard let (master, slave) = openPTY() else { Issue.record("no pty"); return }
     defer { close(master) }
     let dir = tempDir()
@@ -301,7 +301,9 @@ func readUntil(_ fd: Int32, _ needle: String, timeout: Int32 = 10_000) -> String
     let server = ConsoleServer()
     final class Box: @unchecked Sendable { let port: SerialPort; let session: ConsoleSession; init(_ p: SerialPort, _ s: ConsoleSession) { port = p; session = s } }
     let box = Box(port, session)
-    let task = Task.detached { server.serve(fd: box.port.fd, session: box.session, pollMilliseconds: 50) }
+    // the server on its own thread, as in the agent: a blocking loop must not sit on one of the
+    // (few) cooperative threads the parallel tests share
+    let thread = spawnThread { server.serve(fd: box.port.fd, session: box.session, pollMilliseconds: 50) }
     #expect(readUntil(master, "PIN: ").contains("Authorised technicians only"))
     _ = write(master, "731902\r", 7)
     #expect(readUntil(master, "vigil> ").contains("logged in"))
@@ -317,7 +319,7 @@ func readUntil(_ fd: Int32, _ needle: String, timeout: Int32 = 10_000) -> String
     _ = write(master, "logout\r", 7)
     #expect(readUntil(master, "PIN: ").contains("bye"))
     server.stop()
-    await task.value
+    pthread_join(thread, nil)
     #expect(try ConfigStore.load(dir + "/vigil.toml").int("console.baud") == 57_600)
     #expect(backend.calls == ["committed v2", "status"])
     let report = try verifyAuditLog(directory: dir + "/audit")
@@ -333,4 +335,32 @@ func readUntil(_ fd: Int32, _ needle: String, timeout: Int32 = 10_000) -> String
         #expect(error == .notATTY(path: "/dev/null"))
     }
     #expect(throws: SerialError.unsupportedBaud(1234)) { try SerialPort(path: "/dev/null", baud: 1234) }
+}
+
+/// Rules across keys are warnings while staging (a certificate and its key take two sets) and
+/// block the commit until fixed.
+@Test func crossKeyRulesBlockTheCommitNotTheSet() throws {
+    let rig = try Rig()
+    rig.type("480213\r")
+    #expect(rig.type("config set sync.client_cert /etc/vigil/tls.crt\r").contains("warning: sync.client_key: sync.client_cert and sync.client_key go together (commit refuses until fixed)"))
+    let refused = rig.type("config commit\r")
+    #expect(refused.contains("go together") && refused.contains("nothing saved"))
+    #expect(try ConfigStore.load(rig.configPath).version == 1)
+    #expect(!rig.type("config set sync.client_key /etc/vigil/tls.key\r").contains("warning"))
+    #expect(rig.type("config commit\r").contains("saved version 2"))
+}
+
+final class ThreadBody: @unchecked Sendable {
+    let run: () -> Void
+    init(_ r: @escaping () -> Void) { run = r }
+}
+
+func spawnThread(_ body: @escaping () -> Void) -> pthread_t {
+    var tid = pthread_t()
+    let box = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
+    pthread_create(&tid, nil, { arg in
+        Unmanaged<ThreadBody>.fromOpaque(arg!).takeRetainedValue().run()
+        return nil
+    }, box)
+    return tid
 }

@@ -286,6 +286,8 @@ field_console() {
 field_serial
 field_gpio
 field_sample_rate
+# the vivid group unbinds vivid to test unplugging: bring it back for `camera test`
+[ -e /dev/video0 ] || { echo vivid.0 >/sys/bus/platform/drivers/vivid/bind 2>/dev/null; sleep 1; }
 if field_config; then
   field_led_blink
   field_led_fault_crash
