@@ -11,7 +11,7 @@ SYSPY ?= python3
 FUZZ_SECONDS ?= 30
 VM_REF := "$$BIN/vigil-vmtest" make-reference --out "$$OUT/mjpeg-ref" --count 8 --size 640x480
 
-.PHONY: setup models optests build build-release demo test test-unit test-vm test-sync test-hits test-arm64 bench eval clean help
+.PHONY: setup models optests build build-release demo test test-unit test-vm test-sync test-hits test-agent test-arm64 bench eval clean help
 
 help:
 	@echo "make demo      set up, build, run the main job on the embedded clip (no camera needed)"
@@ -19,6 +19,7 @@ help:
 	@echo "make test-vm   only the kernel-level tests (qemu: vivid, v4l2loopback)"
 	@echo "make test-sync watchlist sync against a real nginx (HTTPS, client certs, resume, refusals)"
 	@echo "make test-hits hit upload against a real nginx (faults, kill -9 runs, disk full, egress)"
+	@echo "make test-agent the agent end to end (vigil run, sync, upload, privacy scan) and install.sh"
 	@echo "make bench     side-by-side benchmarks (release build)"
 	@echo "make models    download, convert, quantize the face models into models/ (part of setup)"
 	@echo "make eval      accuracy evaluation on ../shared/testdata (when present)"
@@ -83,6 +84,8 @@ test: build optests
 	bash Tests/kernels/run.sh
 	bash Tests/sync/run.sh
 	bash Tests/hits/run.sh
+	bash Tests/agent/run.sh
+	bash board/test-install.sh
 	bash Tests/arm64/run.sh
 	$(MAKE) --no-print-directory test-vm
 
@@ -103,6 +106,12 @@ test-sync: setup
 test-hits: setup
 	swift build -c release --product vigil
 	bash Tests/hits/run.sh --bin $(REPO)/.build/release
+
+# ---- the agent end to end: vigil run on a clip, sync + upload against nginx, privacy scan ----------
+test-agent: setup
+	swift build -c release --product vigil
+	bash Tests/agent/run.sh --bin $(REPO)/.build/release
+	bash board/test-install.sh --binary $(REPO)/.build/release/vigil
 
 # ---- arm64: cross-compiled C kernels run under qemu-user (Tests/arm64/run.sh) ---------------
 test-arm64: setup
