@@ -607,7 +607,10 @@ static int8_t avg2_one(const vk_pool_params *p, const int8_t *a0, const int8_t *
 /// would pass the input's end (only the very last output can) is redone by avg2_one. Returns 0 if
 /// it does not apply.
 VNNI static int pool_avg2(const vk_pool_params *p, const int8_t *input, int8_t *output) {
-    if (p->is_max || vk_pool_avg2_disable || p->k_h != 2 || p->k_w != 2 || p->stride_h != 2 || p->stride_w != 2 ||
+    // A stride along an axis with one output never moves the window (the embedder's global average
+    // pool over 2x2 has stride 1): as good as 2.
+    if (p->is_max || vk_pool_avg2_disable || p->k_h != 2 || p->k_w != 2 ||
+        (p->stride_h != 2 && p->out_h != 1) || (p->stride_w != 2 && p->out_w != 1) ||
         p->pad_top != 0 || p->pad_left != 0 || p->out_h < 1 || p->out_w < 1 ||
         2 * p->out_h > p->in_h || 2 * p->out_w > p->in_w) return 0;
     const int outW = p->out_w, inW = p->in_w, R = p->channels * p->out_h;
