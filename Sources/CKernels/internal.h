@@ -40,6 +40,8 @@ struct vk_conv {
     int32_t *sm_w;        // [sm_ocb][sm_kk][16] words of 4 s8 weights (ic%4), pad 0
     int32_t *sm_corr, *sm_bias, *sm_zw;  // [sm_ocb * 16] (corr over kept taps only)
     float *sm_ratio;      // [sm_ocb * 16]
+    int32_t *sm_src;      // [P][sm_ntap] byte offset of the tap's pixel in the per-run pixel-major input, -1 outside
+    uint8_t *sm_zrow;     // [sm_ic4 * 4] what an outside tap reads: zx + 128 for the in_c channels, 0 after
     // implicit GEMM VNNI (x86_implicit.c): reads NC4HW4 (phase-split) padded planes in place, no im2col
     void *im_mem;         // one allocation holding everything below (NULL: kernel not prepared)
     int im_T, im_ic4, im_kk, im_hq, im_wq;  // taps, ceil(in_c/4), im_ic4*im_T, phase-plane height / width

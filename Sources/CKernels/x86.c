@@ -576,8 +576,115 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi"))) static int pool_
 /// Pooling: each plane copied once into a bordered plane (max: int32 with -128 borders, which
 /// never beat the reference's initial -128; average: float32 si * (x - zi) with +0 borders, which
 /// leave a float sum unchanged), 16 outputs of a row per vector, taps in the reference's order.
+int vk_pool_avg2_disable = 0;  // test hook: 1 = the generic path for 2x2 stride-2 averages too
+
+/// One output of pool_avg2 (the generic path's arithmetic, in scalar: the same float operations
+/// in the same order — +0, then the four cells row by row, / 4, / output scale, + zero point —
+/// so the same bytes).
+static int8_t avg2_one(const vk_pool_params *p, const int8_t *a0, const int8_t *a1) {
+    #pragma clang fp contract(off)   // sum + si * x must stay two roundings, as in the vector path (no FMA)
+    const float si = p->input_scale;
+    const int32_t zi = p->input_zero_point;
+    float sum = 0.0f;
+    sum = sum + si * (float)(a0[0] - zi);
+    sum = sum + si * (float)(a0[1] - zi);
+    sum = sum + si * (float)(a1[0] - zi);
+    sum = sum + si * (float)(a1[1] - zi);
+    float t = sum / 4.0f / p->output_scale + (float)(p->output_zero_point + p->output_offset);
+    float lo = (float)(p->out_min + p->output_offset), hi = (float)(p->out_max + p->output_offset);
+    t = t > lo ? t : lo;      // _mm512_max_ps(t, lo)
+    t = t < hi ? t : hi;      // _mm512_min_ps(t, hi)
+    return (int8_t)((int32_t)__builtin_rintf(t) - p->output_offset);
+}
+
+/// Average pooling 2x2, stride 2, no padding (ResNet shortcuts: 35x35 -> 17x17 ... 4x4 -> 2x2).
+/// The generic path below vectorises over 16 output COLUMNS of one channel and first converts the
+/// whole input to a float plane: at 2x2 outputs 14 of 16 lanes idle (dlib: 39 us for its four
+/// shortcut pools). Here 16 consecutive outputs of the flattened [channel * out_h][out_w] output —
+/// several rows and channels when out_w divides 16 — each lane's two cells of an input row read as
+/// one word: contiguous loads for out_w >= 8 (gathers were slower there: 35x35 -> 17x17 took 23 us
+/// vs the generic 13.5), gathers for out_w 1, 2, 4. A gather reads 4 bytes, so a lane whose read
+/// would pass the input's end (only the very last output can) is redone by avg2_one. Returns 0 if
+/// it does not apply.
+VNNI static int pool_avg2(const vk_pool_params *p, const int8_t *input, int8_t *output) {
+    // A stride along an axis with one output never moves the window (the embedder's global average
+    // pool over 2x2 has stride 1): as good as 2.
+    if (p->is_max || vk_pool_avg2_disable || p->k_h != 2 || p->k_w != 2 ||
+        (p->stride_h != 2 && p->out_h != 1) || (p->stride_w != 2 && p->out_w != 1) ||
+        p->pad_top != 0 || p->pad_left != 0 || p->out_h < 1 || p->out_w < 1 ||
+        2 * p->out_h > p->in_h || 2 * p->out_w > p->in_w) return 0;
+    const int outW = p->out_w, inW = p->in_w, R = p->channels * p->out_h;
+    if (outW < 16 && 16 % outW) return 0;
+    const int64_t total = (int64_t)p->channels * p->in_h * inW;
+    if (total > INT32_MAX - 64) return 0;
+    int32_t *tbl = scratch(sizeof(int32_t) * ((size_t)R + 16));   // byte offset of each output row's first input row
+    if (!tbl) return 0;
+    for (int ch = 0, r = 0; ch < p->channels; ch++)
+        for (int oy = 0; oy < p->out_h; oy++, r++) tbl[r] = (int32_t)(((int64_t)ch * p->in_h + 2 * oy) * inW);
+    memset(tbl + R, 0, sizeof(int32_t) * 16);
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i zi = _mm512_set1_epi32(p->input_zero_point), vinW = _mm512_set1_epi32(inW);
+    const __m512i lim = _mm512_set1_epi32((int32_t)(total - 3));   // a gather at offset a reads a..a+3
+    const __m512 si = _mm512_set1_ps(p->input_scale), so = _mm512_set1_ps(p->output_scale), four = _mm512_set1_ps(4.0f);
+    const int off = p->output_offset;
+    const __m512 zo = _mm512_set1_ps((float)(p->output_zero_point + off));
+    const __m512 flo = _mm512_set1_ps((float)(p->out_min + off)), fhi = _mm512_set1_ps((float)(p->out_max + off));
+    const int G = outW < 16 ? 16 / outW : 1;          // output rows per vector
+    const __m512i lrow = outW < 16 ? _mm512_srli_epi32(lane, __builtin_ctz((unsigned)outW)) : _mm512_setzero_si512();
+    const __m512i lcol2 = outW < 16 ? _mm512_slli_epi32(_mm512_and_si512(lane, _mm512_set1_epi32(outW - 1)), 1) : _mm512_setzero_si512();
+    for (int r0 = 0; r0 < R; r0 += G) {
+        for (int ox0 = 0; ox0 < outW; ox0 += 16) {
+            // w0 / w1: per lane the word of its two cells in the first / second input row.
+            __m512i a0 = _mm512_setzero_si512(), w0, w1;
+            int n;
+            __mmask16 valid, safe;
+            if (outW >= 16) {   // one output row: two contiguous (masked) loads
+                n = outW - ox0 < 16 ? outW - ox0 : 16;
+                valid = safe = (__mmask16)(n >= 16 ? 0xffff : (1u << n) - 1);
+                const int8_t *s0 = input + tbl[r0] + 2 * ox0;
+                w0 = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(valid, s0));
+                w1 = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(valid, s0 + inW));
+            } else if (outW == 8) {   // two output rows: 16 bytes of each input row, exactly the cells
+                n = (R - r0 < 2 ? R - r0 : 2) * 8;
+                valid = safe = (__mmask16)(n >= 16 ? 0xffff : 0xff);
+                const int8_t *s0 = input + tbl[r0], *s1 = input + tbl[r0 + (n > 8)];
+                w0 = _mm512_cvtepu16_epi32(_mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)s0)),
+                                                                   _mm_loadu_si128((const __m128i *)s1), 1));
+                w1 = _mm512_cvtepu16_epi32(_mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(s0 + inW))),
+                                                                   _mm_loadu_si128((const __m128i *)(s1 + inW)), 1));
+            } else {            // 2-8 output rows (out_w 1, 2, 4): gathers
+                a0 = _mm512_add_epi32(_mm512_permutexvar_epi32(lrow, _mm512_loadu_si512(tbl + r0)), lcol2);
+                n = (R - r0 < G ? R - r0 : G) * outW;
+                __m512i a1 = _mm512_add_epi32(a0, vinW);
+                valid = (__mmask16)(n >= 16 ? 0xffff : (1u << n) - 1);
+                safe = valid & _mm512_cmplt_epi32_mask(a1, lim);
+                w0 = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), safe, a0, input, 1);
+                w1 = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), safe, a1, input, 1);
+            }
+            __m512i x[4] = {_mm512_srai_epi32(_mm512_slli_epi32(w0, 24), 24), _mm512_srai_epi32(_mm512_slli_epi32(w0, 16), 24),
+                            _mm512_srai_epi32(_mm512_slli_epi32(w1, 24), 24), _mm512_srai_epi32(_mm512_slli_epi32(w1, 16), 24)};
+            __m512 sum = _mm512_setzero_ps();
+            for (int j = 0; j < 4; j++) sum = _mm512_add_ps(sum, _mm512_mul_ps(si, _mm512_cvtepi32_ps(_mm512_sub_epi32(x[j], zi))));
+            __m512 t = _mm512_add_ps(_mm512_div_ps(_mm512_div_ps(sum, four), so), zo);
+            t = _mm512_min_ps(_mm512_max_ps(t, flo), fhi);
+            __m512i q = _mm512_sub_epi32(_mm512_cvt_roundps_epi32(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), _mm512_set1_epi32(off));
+            int8_t *dst = output + (size_t)r0 * outW + ox0;
+            _mm_mask_storeu_epi8(dst, valid, _mm512_cvtepi32_epi8(q));
+            for (__mmask16 u = valid & (__mmask16)~safe; u; u &= (__mmask16)(u - 1)) {
+                int l = __builtin_ctz(u);
+                int32_t o0;
+                _mm512_mask_compressstoreu_epi32(&o0, (__mmask16)(1u << l), a0);
+                dst[l] = avg2_one(p, input + o0, input + o0 + inW);
+            }
+        }
+    }
+    free(tbl);
+    return 1;
+}
+
 VNNI int vk_pool_avx512(const vk_pool_params *p, const int8_t *input, int8_t *output) {
     if (p->is_max && __builtin_cpu_supports("avx512vbmi") && pool_max_vbmi(p, input, output)) return 1;
+    if (pool_avg2(p, input, output)) return 1;
     int inH = p->in_h, inW = p->in_w, outH = p->out_h, outW = p->out_w, kH = p->k_h, kW = p->k_w;
     int sh = p->stride_h, sw = p->stride_w, pt = p->pad_top, pl = p->pad_left;
     int outW16 = (outW + 15) & ~15;

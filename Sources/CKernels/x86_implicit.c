@@ -25,6 +25,7 @@
 #endif
 
 int vk_implicit_allow_all = 0;
+int vk_implicit_tail_runs = 0;  // test hook: runs that took im_pixel for the last vector (atomic)
 int vk_implicit_oc_outer = 0;  // test hook: 1 = oc blocks outer (measured: same speed as pixel blocks outer)  // test hook: 1 = ignore the measured rule (not the hard limits)
 
 int vk_conv_implicit_prepare(struct vk_conv *c) {
@@ -230,6 +231,40 @@ VNNI INLINE void im_mk(const vk_conv *c, const uint32_t *planes, int ob, int p0,
         }
 }
 
+/// One wide pixel p (output index `dst`) for all output channels, vectorised over 8 output
+/// channels (ymm: the packed weights of one k for an oc block are 8 consecutive dwords) — for a
+/// last pixel vector with only one or two real pixels (17x17: 1 of 16 lanes), whose full vector
+/// would cost as much as 16 pixels. Same arithmetic as im_mk: the dword at planes + koff[k] + p.
+VNNI __attribute__((noinline)) static void im_pixel(const vk_conv *c, const uint32_t *planes, int p, size_t dst, int8_t *output) {
+    const vk_conv_shape *s = &c->s;
+    const int KK = c->im_kk, OCB = (s->out_c + 7) / 8, P = c->P;
+    const uint32_t *x = planes + p;
+    const __m512 flo = _mm512_set1_ps((float)(s->out_min - s->output_zero_point));
+    const __m512 fhi = _mm512_set1_ps((float)(s->out_max - s->output_zero_point));
+    const __m512i vzy = _mm512_set1_epi32(s->output_zero_point), lo = _mm512_set1_epi32(s->out_min), hi = _mm512_set1_epi32(s->out_max);
+    for (int ob0 = 0; ob0 < OCB; ob0 += 8) {
+        int nb = OCB - ob0 < 8 ? OCB - ob0 : 8;
+        __m256i acc[8];
+        for (int b = 0; b < 8; b++) acc[b] = _mm256_setzero_si256();
+        const int32_t *w = c->im_w + (size_t)ob0 * KK * 8;
+        for (int k = 0; k < KK; k++) {
+            __m256i xb = _mm256_set1_epi32((int)x[c->im_koff[k]]);
+            for (int b = 0; b < 8; b++)
+                if (b < nb) acc[b] = _mm256_dpbusd_epi32(acc[b], xb, _mm256_loadu_si256((const __m256i *)(w + ((size_t)b * KK + k) * 8)));
+        }
+        for (int b = 0; b < nb; b++) {
+            int oc0 = (ob0 + b) * 8, no = s->out_c - oc0 < 8 ? s->out_c - oc0 : 8;
+            __m512i a = _mm512_add_epi32(_mm512_zextsi256_si512(acc[b]), _mm512_maskz_loadu_epi32(0xff, c->im_cb + oc0));
+            __m512 ratio = _mm512_maskz_loadu_ps(0xff, c->im_ratio + oc0);
+            __m128i q = c->nosat ? requant512_nosat(a, ratio, flo, fhi, vzy)
+                                 : requant512v(a, _mm512_maskz_loadu_epi32(0xff, c->im_bias + oc0), ratio, vzy, lo, hi);
+            int8_t t[16];
+            _mm_storeu_si128((__m128i *)t, q);
+            for (int o = 0; o < no; o++) output[(size_t)(oc0 + o) * P + dst] = t[o];
+        }
+    }
+}
+
 VNNI void vk_conv_run_implicit_vnni(const vk_conv *c, const int8_t *input, int8_t *output) {
     const vk_conv_shape *s = &c->s;
     if (!c->im_mem) { vk_conv_run_scalar(c, input, output); return; }
@@ -261,9 +296,23 @@ VNNI void vk_conv_run_implicit_vnni(const vk_conv *c, const int8_t *input, int8_
         }
         segn[v] = k;
     }
+    // A last vector with at most 2 real pixels: those pixels one at a time (im_pixel), the
+    // vector tiles stop before it.
+    int NVV = NVT;
+    if (NVT > 1) {
+        int real = 0;
+        for (int i = 0; i < segn[NVT - 1]; i++) real += __builtin_popcount(segm[NVT - 1][i]);
+        if (real <= 2) {
+            NVV = NVT - 1;
+            __atomic_fetch_add(&vk_implicit_tail_runs, 1, __ATOMIC_RELAXED);
+            for (int i = 0; i < segn[NVT - 1]; i++)
+                for (int l = 0; l < 16; l++)
+                    if (segm[NVT - 1][i] >> l & 1) im_pixel(c, planes, (NVT - 1) * 16 + l, (size_t)(sego[NVT - 1][i] + l), output);
+        }
+    }
     #define CASE(NV, NO) case (NV) * 16 + (NO): im_mk(c, planes, ob, p0v * 16, NV, NO, segn + p0v, sego + p0v, segm + p0v, output); break;
     #define TILE() do { \
-        int nv = NVT - p0v < 3 ? NVT - p0v : 3, no = s->out_c - ob * 8 < 8 ? s->out_c - ob * 8 : 8; \
+        int nv = NVV - p0v < 3 ? NVV - p0v : 3, no = s->out_c - ob * 8 < 8 ? s->out_c - ob * 8 : 8; \
         switch (nv * 16 + no) { \
             CASE(3, 8) CASE(3, 7) CASE(3, 6) CASE(3, 5) CASE(3, 4) CASE(3, 3) CASE(3, 2) CASE(3, 1) \
             CASE(2, 8) CASE(2, 7) CASE(2, 6) CASE(2, 5) CASE(2, 4) CASE(2, 3) CASE(2, 2) CASE(2, 1) \
@@ -271,9 +320,9 @@ VNNI void vk_conv_run_implicit_vnni(const vk_conv *c, const int8_t *input, int8_
         } } while (0)
     if (vk_implicit_oc_outer) {
         for (int ob = 0; ob < OCB; ob++)
-            for (int p0v = 0; p0v < NVT; p0v += 3) TILE();
+            for (int p0v = 0; p0v < NVV; p0v += 3) TILE();
     } else {
-        for (int p0v = 0; p0v < NVT; p0v += 3)
+        for (int p0v = 0; p0v < NVV; p0v += 3)
             for (int ob = 0; ob < OCB; ob++) TILE();
     }
     #undef TILE

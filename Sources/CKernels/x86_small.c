@@ -41,9 +41,12 @@ int vk_conv_small_prepare(struct vk_conv *c) {
         }
     }
     int IC4 = (s->in_c + 3) / 4, KK = ntap * IC4, OCB = (s->out_c + 15) / 16, OC16 = OCB * 16;
+    if ((double)s->in_h * s->in_w * IC4 * 4 > (double)INT32_MAX) { free(tmp); return 0; }  // sm_src offsets are int32
     size_t wbytes = (size_t)OCB * KK * 64, vbytes = sizeof(int32_t) * (size_t)OC16;
     size_t tbytes = (sizeof(int) * (size_t)(ntap ? ntap : 1) + 63) & ~(size_t)63;
-    size_t total = wbytes + 4 * vbytes + tbytes;
+    size_t sbytes = (sizeof(int32_t) * (size_t)c->P * (size_t)(ntap ? ntap : 1) + 63) & ~(size_t)63;
+    size_t zbytes = ((size_t)IC4 * 4 + 63) & ~(size_t)63;
+    size_t total = wbytes + 4 * vbytes + tbytes + sbytes + zbytes;
     uint8_t *mem = vk_scratch(total);
     if (!mem) { free(tmp); return 0; }
     memset(mem, 0, total);
@@ -55,7 +58,20 @@ int vk_conv_small_prepare(struct vk_conv *c) {
     c->sm_tap = (int *)(mem + wbytes + 4 * vbytes);
     memcpy(c->sm_tap, tmp, sizeof(int) * (size_t)ntap);
     free(tmp);
+    c->sm_src = (int32_t *)(mem + wbytes + 4 * vbytes + tbytes);
+    c->sm_zrow = mem + wbytes + 4 * vbytes + tbytes + sbytes;
     uint32_t zxu = (uint32_t)(s->input_zero_point + 128);
+    // The gather's source of every (pixel, kept tap), worked out once: the per-run gather is then
+    // plain 64-byte copies (it was a memcpy call and two divisions per pair, ~5 % of a layer).
+    for (int oy = 0, p = 0; oy < s->out_h; oy++)
+        for (int ox = 0; ox < s->out_w; ox++, p++)
+            for (int ti = 0; ti < ntap; ti++) {
+                int t = c->sm_tap[ti], ky = t / kW, kx = t % kW;
+                int iy = oy * s->stride_h - s->pad_top + ky * s->dil_h, ix = ox * s->stride_w - s->pad_left + kx * s->dil_w;
+                c->sm_src[(size_t)p * ntap + ti] = iy >= 0 && iy < s->in_h && ix >= 0 && ix < s->in_w
+                    ? (int32_t)(((size_t)iy * s->in_w + ix) * (size_t)IC4 * 4) : -1;
+            }
+    for (int i = 0; i < IC4 * 4; i++) c->sm_zrow[i] = i < s->in_c ? (uint8_t)zxu : 0;
     uint32_t Kk = (uint32_t)ntap * (uint32_t)s->in_c;
     int8_t *wb = (int8_t *)c->sm_w;
     for (int o = 0; o < s->out_c; o++) {
@@ -106,12 +122,38 @@ VNNI INLINE void sm_mk(const vk_conv *c, const int32_t *xg, const int32_t *xs, i
         __m512 ratio = _mm512_load_ps(c->sm_ratio + oc0);
         __m512i zw = xs ? _mm512_load_si512(c->sm_zw + oc0) : _mm512_setzero_si512();
         int8_t *dst = output + (size_t)oc0 * P + p0;
+        __m128i t[8];   // t[j]: pixel j's 16 output channels (bytes)
+        for (int j = 0; j < 8; j++) t[j] = _mm_setzero_si128();
         for (int j = 0; j < NP; j++) {
             __m512i a = _mm512_add_epi32(acc[b][j], corr);
             if (xs) a = _mm512_sub_epi32(a, _mm512_mullo_epi32(_mm512_set1_epi32(xs[p0 + j]), zw));
-            int8_t q[16];
-            _mm_storeu_si128((__m128i *)q, requant512v(a, bias, ratio, zy, lo, hi));
-            for (int l = 0; l < n; l++) dst[(size_t)l * P + j] = q[l];
+            t[j] = requant512v(a, bias, ratio, zy, lo, hi);
+        }
+        if (NP < 3) {   // 1-2 pixels (1x1 outputs): the transpose below costs more than it saves
+            for (int j = 0; j < NP; j++) {
+                int8_t q[16];
+                _mm_storeu_si128((__m128i *)q, t[j]);
+                for (int l = 0; l < n; l++) dst[(size_t)l * P + j] = q[l];
+            }
+            continue;
+        }
+        // Transpose 16 channels x 8 pixels (bytes -> words -> dwords) so each channel's NP pixels
+        // go out in one masked store (was one byte store per output: ~3 % of the kernel).
+        __m128i e[4], f[4], g[8];
+        for (int h = 0; h < 2; h++) {
+            __m128i a0 = _mm_unpacklo_epi8(t[4 * h], t[4 * h + 1]), a1 = _mm_unpackhi_epi8(t[4 * h], t[4 * h + 1]);
+            __m128i b0 = _mm_unpacklo_epi8(t[4 * h + 2], t[4 * h + 3]), b1 = _mm_unpackhi_epi8(t[4 * h + 2], t[4 * h + 3]);
+            __m128i *d = h ? f : e;   // channels 0-3, 4-7, 8-11, 12-15 x pixels 4h..4h+3 (dwords)
+            d[0] = _mm_unpacklo_epi16(a0, b0); d[1] = _mm_unpackhi_epi16(a0, b0);
+            d[2] = _mm_unpacklo_epi16(a1, b1); d[3] = _mm_unpackhi_epi16(a1, b1);
+        }
+        for (int i = 0; i < 4; i++) { g[2 * i] = _mm_unpacklo_epi32(e[i], f[i]); g[2 * i + 1] = _mm_unpackhi_epi32(e[i], f[i]); }
+        const __mmask16 pm = (__mmask16)((1u << NP) - 1);
+        _Pragma("clang loop unroll(full)")
+        for (int l = 0; l < 16; l++) {   // g[l / 2] holds channels l & ~1 (low qword) and l | 1 (high)
+            if (l >= n) break;
+            __m128i r = (l & 1) ? _mm_unpackhi_epi64(g[l >> 1], g[l >> 1]) : g[l >> 1];
+            _mm_mask_storeu_epi8(dst + (size_t)l * P, pm, r);
         }
     }
 }
@@ -119,7 +161,7 @@ VNNI INLINE void sm_mk(const vk_conv *c, const int32_t *xg, const int32_t *xs, i
 /// xg[p][ti][ic] (u8, ic padded to IC4*4 with 0) and, when needed, xs[p] = its byte sum.
 VNNI __attribute__((noinline)) static void sm_gather(const vk_conv *c, const int8_t *input, uint8_t *nhwc, uint8_t *xg, int32_t *xs) {
     const vk_conv_shape *s = &c->s;
-    const int inH = s->in_h, inW = s->in_w, HW = inH * inW, IC = s->in_c, IC4B = c->sm_ic4 * 4, kW = s->k_w;
+    const int HW = s->in_h * s->in_w, IC = s->in_c, IC4B = c->sm_ic4 * 4;
     // Input to pixel-major u8 (only where some kept tap reads; simplest: all of it).
     // Four channels at a time: 16 pixels of each, byte/word unpacks into 16 words of 4 channels,
     // scattered with stride IC4B (channels past IC read as 0x80 ^ 0x80 = 0: the K padding).
@@ -140,18 +182,15 @@ VNNI __attribute__((noinline)) static void sm_gather(const vk_conv *c, const int
             _mm512_mask_i32scatter_epi32(nhwc + (size_t)i * IC4B + ic, m, idx, w, 1);
         }
     }
-    uint8_t zxu = (uint8_t)(s->input_zero_point + 128);
     uint8_t *d = xg;
-    for (int oy = 0; oy < s->out_h; oy++) {
-        for (int ox = 0; ox < s->out_w; ox++) {
-            for (int ti = 0; ti < c->sm_ntap; ti++) {
-                int t = c->sm_tap[ti], ky = t / kW, kx = t % kW;
-                int iy = oy * s->stride_h - s->pad_top + ky * s->dil_h, ix = ox * s->stride_w - s->pad_left + kx * s->dil_w;
-                if (iy >= 0 && iy < inH && ix >= 0 && ix < inW) memcpy(d, nhwc + ((size_t)iy * inW + ix) * IC4B, (size_t)IC4B);
-                else { memset(d, zxu, (size_t)IC); memset(d + IC, 0, (size_t)(IC4B - IC)); }
-                d += IC4B;
-            }
-        }
+    const size_t npairs = (size_t)c->P * c->sm_ntap;
+    const int full = IC4B & ~63, rest = IC4B - full;
+    const __mmask64 rm = rest ? (((__mmask64)1 << rest) - 1) : 0;
+    for (size_t i = 0; i < npairs; i++, d += IC4B) {
+        int32_t off = c->sm_src[i];
+        const uint8_t *src = off >= 0 ? nhwc + off : c->sm_zrow;
+        for (int j = 0; j < full; j += 64) _mm512_storeu_si512(d + j, _mm512_loadu_si512(src + j));
+        if (rest) _mm512_mask_storeu_epi8(d + full, rm, _mm512_maskz_loadu_epi8(rm, src + full));
     }
     if (xs) {
         size_t per = (size_t)c->sm_kk * 4;

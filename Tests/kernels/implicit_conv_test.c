@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-extern int vk_implicit_allow_all, vk_implicit_oc_outer;
+extern int vk_implicit_allow_all, vk_implicit_oc_outer, vk_implicit_tail_runs;
 
 
 static int test(int n) {
@@ -60,8 +60,10 @@ static int test(int n) {
         tried++;
     }
     printf("OK: %d shapes bit-exact (vk_conv_run VNNI vs vk_conv_run_scalar); implicit kernel used by %d "
-           "(%d strided, %d dilated, %d nosat, P %d..%d; odd shapes ignore the speed rule); %d with nonzero weight zero points (declined)\n",
-           tried, covered, strided, dilated, nosatc, Pmin, Pmax, zwc);
+           "(%d strided, %d dilated, %d nosat, %d with a 1-2 pixel last vector done per pixel, P %d..%d; odd shapes ignore the speed rule); "
+           "%d with nonzero weight zero points (declined)\n",
+           tried, covered, strided, dilated, nosatc, vk_implicit_tail_runs, Pmin, Pmax, zwc);
+    if (!vk_implicit_tail_runs) { printf("FAIL: no shape took the per-pixel last vector\n"); return 1; }
     return 0;
 }
 
