@@ -14,7 +14,7 @@ VM_REF := "$$BIN/vigil-vmtest" make-reference --out "$$OUT/mjpeg-ref" --count 8 
 .PHONY: setup models optests build build-release demo test test-unit test-vm test-sync test-hits test-agent test-arm64 bench eval clean help
 
 help:
-	@echo "make demo      set up, build, run the main job on the embedded clip (no camera needed)"
+	@echo "make demo      set up, build, run the agent on a clip: sync, match, seal, upload, open the hits (no camera needed)"
 	@echo "make test      set up, build, run unit tests and the kernel-level VM tests"
 	@echo "make test-vm   only the kernel-level tests (qemu: vivid, v4l2loopback)"
 	@echo "make test-sync watchlist sync against a real nginx (HTTPS, client certs, resume, refusals)"
@@ -75,8 +75,10 @@ $(STAMPS)/optests: scripts/optests/make_optests.py scripts/optests/make_yunet_fa
 optests: $(STAMPS)/optests
 
 # ---- the two commands -------------------------------------------------------------------------
+# The whole product on loopback: agency server (nginx), keys, a signed watchlist from PyPI photos,
+# `vigil run` on a clip with the LED panel, the uploaded hits opened by the agency (scripts/demo.sh).
 demo: build-release
-	.build/release/vigil demo
+	bash scripts/demo.sh
 
 test: build optests
 	$(PY) Tests/models/check_models.py

@@ -105,6 +105,7 @@ public final class TerminalLEDPanel: LEDOutput {
     private let fd: Int32
     private var levels: [LEDRole: Bool] = [:]
     private let colour: Bool
+    private var lastLine: MonotonicInstant?
 
     public init(fd: Int32 = 2, roles: [LEDRole] = LEDRole.allCases) {
         self.fd = fd
@@ -121,7 +122,13 @@ public final class TerminalLEDPanel: LEDOutput {
             let c = r == .status ? "32" : r == .fault ? "31" : "33"
             line += colour ? "[\(r.rawValue) \(lit ? "\u{1B}[\(c)m●\u{1B}[0m" : "○")] " : "[\(r.rawValue) \(lit ? "●" : "○")] "
         }
-        if !colour { line += "\n" }
+        if !colour {
+            // a log, not a terminal: one line per second at most, or a heartbeat floods it
+            let now = MonotonicInstant.now()
+            if let last = lastLine, last.duration(to: now) < .seconds(1) { return }
+            lastLine = now
+            line += "\n"
+        }
         _ = line.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
     }
 

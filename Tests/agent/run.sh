@@ -38,54 +38,21 @@ bail() { fail "$*"; echo "$PASSED passed, $FAILED failed"; exit 1; }
 [ -x "$V" ] || bail "agent/setup: $V missing (swift build -c release)"
 for f in obama.jpg obama2.jpg obama3.jpg biden.jpg; do [ -f "$PHOTOS/$f" ] || bail "agent/setup: $PHOTOS/$f missing (make setup)"; done
 [ -f "$MODELS/dlib_resnet_int8.onnx" ] || bail "agent/setup: models missing (make models)"
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-[ -x "$NGINX" ] || bail "agent/setup: nginx not installed"
 
 T=$(mktemp -d /tmp/vigil-agent-XXXXXX)
 cleanup() {
-  [ -f "$T/nginx.pid" ] && kill "$(cat "$T/nginx.pid")" 2>/dev/null
+  [ -f "$T/nginx.pid" ] && kill "$(cat "$T/nginx.pid")" 2>/dev/null  # agency_stop, before it is sourced
   if [ $KEEP = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
 }
 trap cleanup EXIT
 
 # ---- PKI and nginx: the agency's server (static watchlist files + WebDAV PUT for hits) ----------
-P=$T/pki; mkdir -p "$P"
-ossl() { openssl "$@" >>"$T/openssl.log" 2>&1 || bail "agent/setup: openssl $1 failed"; }
-ossl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$P/ca.key" -out "$P/ca.crt" \
-  -subj "/CN=Vigil agent test CA" -days 2 -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
-leaf() {
-  ossl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$P/$1.key" -out "$P/$1.csr" -subj "/CN=$2"
-  printf '%b' "$3" >"$P/$1.ext"
-  ossl x509 -req -in "$P/$1.csr" -CA "$P/ca.crt" -CAkey "$P/ca.key" -CAcreateserial -out "$P/$1.crt" -days 2 -extfile "$P/$1.ext"
-}
-leaf server 127.0.0.1 "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n"
-leaf client device-0001 "extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n"
-chmod 600 "$P"/*.key
-PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-WWW=$T/www; mkdir -p "$WWW/hits" "$T/tmp" "$T/logs"
-USER_LINE=""; [ "$(id -u)" = 0 ] && USER_LINE="user root;"
-cat >"$T/nginx.conf" <<CONF
-$USER_LINE
-daemon on;
-worker_processes 1;
-pid $T/nginx.pid;
-error_log $T/logs/error.log warn;
-events { worker_connections 64; }
-http {
-  access_log $T/logs/access.log;
-  client_body_temp_path $T/tmp/body; proxy_temp_path $T/tmp/proxy; fastcgi_temp_path $T/tmp/fastcgi;
-  uwsgi_temp_path $T/tmp/uwsgi; scgi_temp_path $T/tmp/scgi;
-  server {
-    listen 127.0.0.1:$PORT ssl;
-    ssl_certificate $P/server.crt; ssl_certificate_key $P/server.key;
-    ssl_client_certificate $P/ca.crt; ssl_verify_client on;
-    root $WWW;
-    location /hits/ { dav_methods PUT; create_full_put_path on; client_max_body_size 1m; }
-  }
-}
-CONF
-"$NGINX" -p "$T" -e "$T/logs/error.log" -c "$T/nginx.conf" >"$T/nginx.out" 2>&1 || bail "agent/setup: nginx did not start"
-for _ in $(seq 50); do [ -s "$T/nginx.pid" ] && break; sleep 0.1; done
+. "$REPO/scripts/lib/agency.sh"
+P=$T/pki
+agency_pki "$P" || bail "agent/setup: PKI"
+PORT=$(agency_free_port)
+WWW=$T/www
+agency_nginx "$T" "$WWW" "$PORT" "$P" || bail "agent/setup: nginx"
 
 # ---- the agency: keys, a list with one enrolled person, published --------------------------------
 cd "$T"

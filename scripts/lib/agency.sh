@@ -1,0 +1,73 @@
+# scripts/lib/agency.sh - the agency's side on loopback, shared by `make demo` (scripts/demo.sh) and
+# the agent's end-to-end test (Tests/agent/run.sh). Source it; needs openssl, nginx, python3.
+#
+#   agency_pki DIR            a test CA, a server certificate for 127.0.0.1 and a device client
+#                             certificate (EC P-256): DIR/{ca,server,client}.{crt,key}
+#   agency_free_port          prints a free TCP port on 127.0.0.1
+#   agency_nginx DIR WWW PORT PKI
+#                             nginx on 127.0.0.1:PORT (TLS, client certificates required):
+#                             static files under WWW (the published watchlist) and WebDAV PUT under
+#                             WWW/hits/ (the hit records); pid in DIR/nginx.pid, logs in DIR/logs
+#   agency_stop DIR           stops that nginx
+# Each returns non-zero with a message on stderr when a step fails.
+
+agency_pki() {
+  local P=$1
+  mkdir -p "$P"
+  _ossl() { openssl "$@" >>"$P/openssl.log" 2>&1 || { echo "agency: openssl $1 failed (see $P/openssl.log)" >&2; return 1; }; }
+  _ossl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$P/ca.key" -out "$P/ca.crt" \
+    -subj "/CN=Vigil demo agency CA" -days 2 -addext "basicConstraints=critical,CA:TRUE" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign" || return 1
+  _leaf() {
+    _ossl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$P/$1.key" -out "$P/$1.csr" -subj "/CN=$2" || return 1
+    printf '%b' "$3" >"$P/$1.ext"
+    _ossl x509 -req -in "$P/$1.csr" -CA "$P/ca.crt" -CAkey "$P/ca.key" -CAcreateserial -out "$P/$1.crt" -days 2 -extfile "$P/$1.ext"
+  }
+  _leaf server 127.0.0.1 "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n" || return 1
+  _leaf client device-0001 "extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n" || return 1
+  chmod 600 "$P"/*.key
+}
+
+agency_free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+agency_nginx() {
+  local D=$1 WWW=$2 PORT=$3 P=$4 nginx user_line=""
+  nginx=$(command -v nginx || echo /usr/sbin/nginx)
+  [ -x "$nginx" ] || { echo "agency: nginx not installed (apt-get install nginx)" >&2; return 1; }
+  mkdir -p "$WWW/hits" "$D/tmp" "$D/logs"
+  [ "$(id -u)" = 0 ] && user_line="user root;"
+  cat >"$D/nginx.conf" <<CONF
+$user_line
+daemon on;
+worker_processes 1;
+pid $D/nginx.pid;
+error_log $D/logs/error.log warn;
+events { worker_connections 64; }
+http {
+  access_log $D/logs/access.log;
+  client_body_temp_path $D/tmp/body; proxy_temp_path $D/tmp/proxy; fastcgi_temp_path $D/tmp/fastcgi;
+  uwsgi_temp_path $D/tmp/uwsgi; scgi_temp_path $D/tmp/scgi;
+  server {
+    listen 127.0.0.1:$PORT ssl;
+    ssl_certificate $P/server.crt; ssl_certificate_key $P/server.key;
+    ssl_client_certificate $P/ca.crt; ssl_verify_client on;
+    root $WWW;
+    location /hits/ { dav_methods PUT; create_full_put_path on; client_max_body_size 1m; }
+  }
+}
+CONF
+  "$nginx" -p "$D" -e "$D/logs/error.log" -c "$D/nginx.conf" >"$D/nginx.out" 2>&1 \
+    || { echo "agency: nginx did not start: $(tail -2 "$D/nginx.out")" >&2; return 1; }
+  local i
+  for i in $(seq 50); do [ -s "$D/nginx.pid" ] && return 0; sleep 0.1; done
+  echo "agency: nginx wrote no pid file" >&2
+  return 1
+}
+
+agency_stop() {
+  [ -f "$1/nginx.pid" ] && kill "$(cat "$1/nginx.pid")" 2>/dev/null
+  rm -f "$1/nginx.pid"
+  return 0
+}
