@@ -47,6 +47,8 @@ let package = Package(
         .systemLibrary(
             name: "CGPIOD", pkgConfig: "libgpiod",
             providers: [.apt(["libgpiod-dev"])]),
+        // <sys/timex.h> for the clock's NTP status (libc only).
+        .systemLibrary(name: "CClock"),
 
         // MARK: libraries
         .target(name: "VigilCore"),
@@ -110,7 +112,7 @@ let package = Package(
         // LEDs, console and audit, as services under swift-service-lifecycle.
         .target(name: "Agent", dependencies: [
             "VigilCore", "Capture", "Imaging", "Faces", "Inference", "FastKernels", "Watchlist", "WatchlistSync",
-            "Hits", "HitUpload", "Config", "Audit", "LEDs", "Console", "CGPIOD",
+            "Hits", "HitUpload", "Config", "Audit", "LEDs", "Console", "CGPIOD", "CClock",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),

@@ -49,6 +49,7 @@ public final class VigilAgent: @unchecked Sendable {
     public let state: AgentState
     public let audit: AuditLog?
     public let counters: Counters?
+    public let clock: TrustedClock
     let layout: DataLayout
     let leds: LEDController?
     let ledError: String?
@@ -89,6 +90,11 @@ public final class VigilAgent: @unchecked Sendable {
         if let ledErr { state.report("leds", .degraded, ledErr) }
 
         counters = Counters(path: layout.counters)
+        let trusted = TrustedClock(path: layout.clock)
+        clock = trusted
+        if !trusted.wallNow().synchronized {
+            state.report("clock", .degraded, "wall clock not synchronized (NTP): hit times are marked unsynced; lists are judged by the latest time seen")
+        }
 
         // hits: outbox and keys
         var box: Outbox?
@@ -113,7 +119,7 @@ public final class VigilAgent: @unchecked Sendable {
         if let pub = config.string("keys.authority_public"), let model = config.string("models.embedder") {
             do {
                 store = try WatchlistStore(directory: layout.watchlist, authority: try AuthorityPublicKey(file: pub),
-                                           embedder: try EmbedderIdentity(modelFile: model))
+                                           embedder: try EmbedderIdentity(modelFile: model), now: { trusted.failSafeNow() })
             } catch {
                 state.report("watchlist", .fault, "\(error)")
                 log("vigil: watchlist store: \(error)")
@@ -141,7 +147,7 @@ public final class VigilAgent: @unchecked Sendable {
                                       ratePerCamera: config.double("detection.rate_hz") ?? 5,
                                       configuredThreshold: config.double("matching.threshold").map { Float($0) },
                                       minConfidence: config.double("matching.min_quality") ?? 0.5,
-                                      cooldown: .seconds(config.int("policy.hit_cooldown_s") ?? 300))
+                                      cooldown: .seconds(config.int("policy.hit_cooldown_s") ?? 300), clock: trusted)
             loop = try AnalysisLoop(setup)
         } catch {
             state.report("models", .fault, "\(error)")
@@ -154,7 +160,9 @@ public final class VigilAgent: @unchecked Sendable {
     public func run() async throws {
         let log = options.log
         _ = try? audit?.append("agent.start", [("version", .string(VigilVersion.string)), ("config_version", .int(config.version)),
-                                               ("cameras", .int(Int64(config.cameras.count)))])
+                                               ("cameras", .int(Int64(config.cameras.count))),
+                                               ("clock", clock.wallNow().synchronized ? "synchronized" : "unsynchronized"),
+                                               ("clock_behind_s", .int(clock.lag()))])
         var services: [any Service] = []
         for (cam, slot) in slots {
             let loop = CameraLoop(camera: cam, slot: slot, state: state, loopFiles: options.loopClips, onEnd: { [self] in
@@ -203,6 +211,7 @@ public final class VigilAgent: @unchecked Sendable {
             g.cancelAll()
         }
         try? counters?.flush()
+        clock.save()
         _ = try? audit?.append("agent.stop", [("frames", .int(Int64(analysis?.framesProcessed ?? 0))), ("hits", .int(Int64(analysis?.hits ?? 0)))])
         log("vigil: stopped: \(analysis?.framesProcessed ?? 0) frames analysed, \(analysis?.hits ?? 0) hit(s) sealed")
     }
@@ -288,8 +297,9 @@ struct UploadService: Service {
                     }
                     state.report("upload", r.left > 0 ? .degraded : .ok, r.left > 0 ? "\(r.left) hit record(s) waiting" : "")
                 } catch {
-                    state.setLastUpload("failed: \(error)")
-                    state.report("upload", .degraded, "\(error)")
+                    let why = explainingClock("\(error)")
+                    state.setLastUpload("failed: " + why)
+                    state.report("upload", .degraded, why)
                 }
                 stop.sleep(.seconds(2))
             }
@@ -341,7 +351,10 @@ struct SyncService: Service {
                     case .success(let o):
                         state.setLastSync("\(o)"); last = .now()
                         if case .installed = o { state.listInstalled() }
-                    case .failure(let e): state.setLastSync("failed: \(e)")
+                    case .failure(let e):
+                        let why = explainingClock("\(e)")
+                        state.setLastSync("failed: " + why)
+                        log("vigil: sync: " + why)
                     }
                     state.report("sync", .ok)
                 }
@@ -361,6 +374,7 @@ struct HousekeepingService: Service {
         _ = try? notifier?.ready()
         let ping = notifier?.watchdogPingInterval ?? .seconds(10)
         var lastFlush = MonotonicInstant.now()
+        var wasSynced = agent.clock.wallNow().synchronized
         let stop = StopFlag()
         await withGracefulShutdownHandler {
             while !Task.isCancelled && !stop.isStopped {
@@ -372,7 +386,18 @@ struct HousekeepingService: Service {
                 } else { alive = true }
                 if alive { _ = try? notifier?.watchdog() }
                 _ = try? notifier?.status("health \(agent.state.health.level)")
-                if lastFlush.duration(to: .now()) > .seconds(60) { try? agent.counters?.flush(); lastFlush = .now() }
+                if lastFlush.duration(to: .now()) > .seconds(60) {
+                    try? agent.counters?.flush()
+                    agent.clock.save()
+                    lastFlush = .now()
+                }
+                let synced = agent.clock.wallNow().synchronized
+                if synced != wasSynced {
+                    wasSynced = synced
+                    _ = try? agent.audit?.append("clock.sync", [("synchronized", .bool(synced)), ("wall_behind_s", .int(agent.clock.lag()))])
+                    agent.state.report("clock", synced ? .ok : .degraded,
+                                       synced ? "" : "wall clock not synchronized (NTP): hit times are marked unsynced")
+                }
                 let end = MonotonicInstant.now().advanced(by: min(ping, .seconds(5)))
                 while MonotonicInstant.now() < end && !stop.isStopped { try? await Task.sleep(for: .milliseconds(100)) }
             }

@@ -32,6 +32,7 @@ public struct AnalysisSetup: @unchecked Sendable {
     public var configuredThreshold: Float?
     public var minConfidence: Double
     public var cooldown: Duration
+    public var clock: TrustedClock
     /// Called with each sealed hit's id (tests, the demo's summary).
     public var onHit: @Sendable (String) -> Void = { _ in }
 }
@@ -103,7 +104,7 @@ public final class AnalysisLoop: @unchecked Sendable {
         }
         let (list, health) = store.load()
         listHealth = health
-        let wall = Int64(time(nil))
+        let wall = s.clock.failSafeNow()
         if let list, health.allowsMatching {
             if matcher == nil || matcherVersion != list.header.listVersion || matcher?.isCurrent(now: wall) == false {
                 do {
@@ -147,7 +148,8 @@ public final class AnalysisLoop: @unchecked Sendable {
             return
         }
         framesProcessed += 1
-        let wall = Int64(time(nil))
+        let (wall, synced) = s.clock.wallNow()
+        let policyNow = s.clock.failSafeNow()
         let inputs = faces.map { f in
             TrackInput(box: Rect(x: Int(f.detection.box.x), y: Int(f.detection.box.y), width: Int(f.detection.box.width), height: Int(f.detection.box.height)),
                        embedding: f.embedding?.values)
@@ -157,18 +159,18 @@ public final class AnalysisLoop: @unchecked Sendable {
         let comparable = faces.indices.filter { faces[$0].embedding != nil && faces[$0].detection.score >= s.minConfidence }
         var results: [[MatchCandidate]] = []
         if let matcher, !comparable.isEmpty {
-            results = matcher.match(comparable.map { faces[$0].embedding!.values }, now: wall, health: listHealth)
+            results = matcher.match(comparable.map { faces[$0].embedding!.values }, now: policyNow, health: listHealth)
         }
         s.counters?.add(framesProcessed: 1, facesDetected: faces.count, facesCompared: matcher == nil ? 0 : comparable.count, wallSeconds: wall)
         for (k, i) in comparable.enumerated() where k < results.count {
             for candidate in results[k] {
                 guard gate.shouldReport(camera: camera.name, track: tracks[i], entry: candidate.entryID, at: owned.info.captureTime) else { continue }
-                seal(candidate, face: faces[i], image: image, frame: owned.info, camera: camera, wall: wall)
+                seal(candidate, face: faces[i], image: image, frame: owned.info, camera: camera, wall: wall, synchronized: synced)
             }
         }
     }
 
-    func seal(_ c: MatchCandidate, face: AnalyzedFace, image: RGBImage, frame: FrameInfo, camera: CameraSettings, wall: Int64) {
+    func seal(_ c: MatchCandidate, face: AnalyzedFace, image: RGBImage, frame: FrameInfo, camera: CameraSettings, wall: Int64, synchronized: Bool) {
         guard let outbox = s.outbox, let device = s.deviceKey, let agency = s.agencyKey else {
             s.state.report("hits", .fault, "a hit could not be sealed: device key, agency key or outbox missing")
             return
@@ -187,7 +189,7 @@ public final class AnalysisLoop: @unchecked Sendable {
                            watchlistVersion: c.listVersion, entryID: c.entryID, score: c.score, threshold: c.threshold,
                            embedderID: matcher?.header.embedder.id ?? "", quality: Float(face.detection.score),
                            box: [Float(b.x), Float(b.y), Float(b.width), Float(b.height)], mode: c.mode,
-                           auditHead: head, crop: crop)
+                           auditHead: head, crop: crop, clockSynchronized: synchronized)
         do throws(OutboxError) {
             let item = try outbox.record(body, device: device, agency: agency, nowMillis: wall * 1000)
             hits += 1

@@ -33,6 +33,7 @@ public struct DataLayout: Sendable {
     public var watchlist: String { root + "/watchlist" }
     public var outbox: String { root + "/outbox" }
     public var counters: String { root + "/counters.json" }
+    public var clock: String { root + "/clock" }
     public init(_ config: ConfigDocument) { root = config.string("device.data_dir") ?? "/var/lib/vigil" }
 }
 
@@ -270,7 +271,7 @@ public final class DeviceConsoleBackend: ConsoleBackend, @unchecked Sendable {
         switch result {
         case .success(.upToDate(let v)): text = "up to date (v\(v))"
         case .success(.installed(let r, _, _)): text = "installed watchlist v\(r.version) (\(r.entries) entries)"
-        case .failure(let e): text = "failed: \(e)"
+        case .failure(let e): text = "failed: " + explainingClock("\(e)")
         }
         return box.lines.suffix(5).map { "  " + $0 } + ["sync: " + text]
     }

@@ -18,6 +18,10 @@ public struct HitBody: Sendable, Equatable {
     /// Unix milliseconds (wall clock) and CLOCK_MONOTONIC nanoseconds of the frame.
     public var captureWallMillis: Int64
     public var captureMonotonicNanos: UInt64
+    /// Whether the wall clock was synchronized (NTP) when the hit was captured: a Raspberry Pi
+    /// has no battery-backed clock, so an unsynchronized time may be far off. nil in version-1
+    /// bodies (not recorded).
+    public var clockSynchronized: Bool?
     public var cameraID: String
     public var watchlistVersion: UInt64
     public var entryID: [UInt8]
@@ -38,8 +42,9 @@ public struct HitBody: Sendable, Equatable {
 
     public init(captureWallMillis: Int64, captureMonotonicNanos: UInt64, cameraID: String, watchlistVersion: UInt64,
                 entryID: [UInt8], score: Float, threshold: Float, embedderID: String, quality: Float, box: [Float],
-                mode: WatchlistMode, auditHead: [UInt8], crop: [UInt8] = []) {
+                mode: WatchlistMode, auditHead: [UInt8], crop: [UInt8] = [], clockSynchronized: Bool? = nil) {
         self.captureWallMillis = captureWallMillis; self.captureMonotonicNanos = captureMonotonicNanos
+        self.clockSynchronized = clockSynchronized
         self.cameraID = cameraID; self.watchlistVersion = watchlistVersion; self.entryID = entryID
         self.score = score; self.threshold = threshold; self.embedderID = embedderID; self.quality = quality
         self.box = box; self.mode = mode; self.auditHead = auditHead; self.crop = crop
@@ -180,8 +185,10 @@ public struct SealedRecord: Sendable, Equatable {
         guard b.box.count == 4 else { throw .sealing("box needs 4 values") }
         guard b.crop.count <= 256 * 1024 else { throw .sealing("crop of \(b.crop.count) bytes (limit 256 KiB)") }
         var w: [UInt8] = []
-        put16(&w, 1)
+        // version 2 adds the clock's trust byte after the capture times; version 1 is still read
+        put16(&w, 2)
         put64(&w, UInt64(bitPattern: b.captureWallMillis)); put64(&w, b.captureMonotonicNanos)
+        w.append(b.clockSynchronized == true ? 1 : b.clockSynchronized == false ? 0 : 2)
         try putString(&w, b.cameraID)
         put64(&w, b.watchlistVersion)
         w += b.entryID
@@ -208,9 +215,21 @@ public struct SealedRecord: Sendable, Equatable {
             return String(decoding: s, as: UTF8.self)
         }
         try need(2)
-        guard get16(p, &o) == 1 else { throw .badField("body version") }
+        let version = get16(p, &o)
+        guard version == 1 || version == 2 else { throw .badField("body version \(version)") }
         try need(16)
         let wall = Int64(bitPattern: get64(p, &o)), mono = get64(p, &o)
+        var synchronized: Bool?
+        if version == 2 {
+            try need(1)
+            switch p[o] {
+            case 0: synchronized = false
+            case 1: synchronized = true
+            case 2: synchronized = nil
+            default: throw .badField("clock trust \(p[o])")
+            }
+            o += 1
+        }
         let camera = try string()
         try need(8 + 16 + 8)
         let wv = get64(p, &o)
@@ -233,7 +252,7 @@ public struct SealedRecord: Sendable, Equatable {
         guard score.isFinite, threshold.isFinite, quality.isFinite, box.allSatisfy(\.isFinite) else { throw .badField("non-finite number") }
         return HitBody(captureWallMillis: wall, captureMonotonicNanos: mono, cameraID: camera, watchlistVersion: wv, entryID: entry,
                        score: score, threshold: threshold, embedderID: embedder, quality: quality, box: box, mode: mode,
-                       auditHead: head, crop: crop)
+                       auditHead: head, crop: crop, clockSynchronized: synchronized)
     }
 }
 

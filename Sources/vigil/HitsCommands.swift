@@ -1,4 +1,5 @@
 import ArgumentParser
+import Audit
 import Enrollment
 import Hits
 import VigilCore
@@ -58,16 +59,18 @@ extension Vigil.HitsCommand {
             }
             var seen = Set<[UInt8]>()
             var bad = 0
-            if !json { print("record                                sequence  created        camera     list  entry                             score  threshold  mode") }
+            if !json { print("record                                sequence  captured (UTC)            clock     camera     list  entry                             score  threshold  mode") }
             for f in files {
                 do {
                     let r = try SealedRecord(parsing: try readFile(f))
                     let body = try r.open(agency: agency, devices: devices)
                     guard seen.insert(r.id + r.deviceKeyID).inserted else { throw HitRecordError.replayed(id: r.idString) }
                     if json {
-                        print("{\"record\":\"\(r.idString)\",\"sequence\":\(r.sequence),\"created_ms\":\(r.createdMillis),\"device\":\"\(hex(r.deviceKeyID.prefix(8)))\",\"camera\":\"\(body.cameraID)\",\"capture_ms\":\(body.captureWallMillis),\"watchlist_version\":\(body.watchlistVersion),\"entry\":\"\(hex(body.entryID))\",\"score\":\(body.score),\"threshold\":\(body.threshold),\"embedder\":\"\(body.embedderID)\",\"quality\":\(body.quality),\"box\":[\(body.box.map { "\($0)" }.joined(separator: ","))],\"mode\":\"\(body.mode)\",\"crop_bytes\":\(body.crop.count),\"note\":\"\(HitBody.marker)\"}")
+                        print("{\"record\":\"\(r.idString)\",\"sequence\":\(r.sequence),\"created_ms\":\(r.createdMillis),\"device\":\"\(hex(r.deviceKeyID.prefix(8)))\",\"camera\":\"\(body.cameraID)\",\"capture_ms\":\(body.captureWallMillis),\"clock_synchronized\":\(body.clockSynchronized.map { "\($0)" } ?? "null"),\"watchlist_version\":\(body.watchlistVersion),\"entry\":\"\(hex(body.entryID))\",\"score\":\(body.score),\"threshold\":\(body.threshold),\"embedder\":\"\(body.embedderID)\",\"quality\":\(body.quality),\"box\":[\(body.box.map { "\($0)" }.joined(separator: ","))],\"mode\":\"\(body.mode)\",\"crop_bytes\":\(body.crop.count),\"note\":\"\(HitBody.marker)\"}")
                     } else {
-                        print("\(r.idString)  \(r.sequence)  \(r.createdMillis)  \(body.cameraID)  v\(body.watchlistVersion)  \(hex(body.entryID))  \(body.score)  \(body.threshold)  \(body.mode)")
+                        let when = auditTimestamp(seconds: body.captureWallMillis / 1000, nanos: Int32(body.captureWallMillis % 1000) * 1_000_000)
+                        let clock = body.clockSynchronized.map { $0 ? "synced" : "UNSYNCED" } ?? "unknown"
+                        print("\(r.idString)  \(r.sequence)  \(when)  \(clock)  \(body.cameraID)  v\(body.watchlistVersion)  \(hex(body.entryID))  \(body.score)  \(body.threshold)  \(body.mode)")
                     }
                 } catch {
                     bad += 1
