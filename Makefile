@@ -128,6 +128,7 @@ bench: setup
 	swift build -c release --product vigil
 	$(PY) bench/bench_watchlist.py --vigil $(REPO)/.build/release/vigil --lib $(REPO)/.build/release/libVigilBench.so --models $(REPO)/models
 	VIGIL_SYNC_SCALE=300000 bash Tests/sync/run.sh --bin $(REPO)/.build/release | grep -E "sync/scale|passed"
+	bash bench/bench_agent.sh --bin $(REPO)/.build/release
 
 # Accuracy on ../shared's labelled photos (present in development and CI only): the Python
 # check of int8 against float models (onnxruntime), then Vigil's own engine end to end.

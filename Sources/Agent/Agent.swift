@@ -214,6 +214,12 @@ public final class VigilAgent: @unchecked Sendable {
         clock.save()
         _ = try? audit?.append("agent.stop", [("frames", .int(Int64(analysis?.framesProcessed ?? 0))), ("hits", .int(Int64(analysis?.hits ?? 0)))])
         log("vigil: stopped: \(analysis?.framesProcessed ?? 0) frames analysed, \(analysis?.hits ?? 0) hit(s) sealed")
+        if let a = analysis, a.framesProcessed > 1, let first = a.firstFrameAt, let last = a.lastFrameAt {
+            func ms(_ v: Double?) -> String { v.map { String(Int(($0 * 10).rounded()) / 10) + "." + String(Int(($0 * 10).rounded()) % 10) } ?? "-" }
+            let secs = Double(first.duration(to: last).nanosecondsClamped) / 1e9
+            let fps = secs > 0 ? Double(a.framesProcessed - 1) / secs : 0
+            log("vigil: stats: \(ms(fps)) frames/s analysed; capture → analysed p50 \(ms(percentileMilliseconds(a.frameLatencies, 50))) ms, p99 \(ms(percentileMilliseconds(a.frameLatencies, 99))) ms; capture → sealed hit p50 \(ms(percentileMilliseconds(a.hitLatencies, 50))) ms, p99 \(ms(percentileMilliseconds(a.hitLatencies, 99))) ms (\(a.hitLatencies.count) hits)")
+        }
     }
 
     /// Asks the agent to stop (as SIGTERM does).

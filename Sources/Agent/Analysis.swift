@@ -54,6 +54,12 @@ public final class AnalysisLoop: @unchecked Sendable {
     public var isBusy: Bool { busy.load(ordering: .relaxed) }
     public private(set) var framesProcessed = 0
     public private(set) var hits = 0
+    /// Capture → analysis done, per analysed frame (the last 100,000), and capture → sealed, per
+    /// hit: the agent's latency figures (printed at stop, `make bench`'s agent-fps line).
+    public private(set) var frameLatencies: [Duration] = []
+    public private(set) var hitLatencies: [Duration] = []
+    public private(set) var firstFrameAt: MonotonicInstant?
+    public private(set) var lastFrameAt: MonotonicInstant?
 
     public init(_ setup: AnalysisSetup) throws {
         s = setup
@@ -78,6 +84,11 @@ public final class AnalysisLoop: @unchecked Sendable {
                 due[cam.name] = now.advanced(by: interval)
                 busy.store(true, ordering: .relaxed)
                 process(frame, camera: cam)
+                let done = MonotonicInstant.now()
+                if frameLatencies.count >= 100_000 { frameLatencies.removeFirst(50_000) }
+                frameLatencies.append(frame.info.captureTime.duration(to: done))
+                if firstFrameAt == nil { firstFrameAt = done }
+                lastFrameAt = done
                 busy.store(false, ordering: .relaxed)
                 worked = true
                 if stop.isStopped { break }
@@ -193,6 +204,7 @@ public final class AnalysisLoop: @unchecked Sendable {
         do throws(OutboxError) {
             let item = try outbox.record(body, device: device, agency: agency, nowMillis: wall * 1000)
             hits += 1
+            hitLatencies.append(frame.captureTime.duration(to: .now()))
             _ = try? s.audit?.append("hit", [("id", .string(item.id))])
             s.counters?.add(hits: 1, wallSeconds: wall)
             if c.mode == .alert { s.leds?.hit() }
@@ -203,4 +215,12 @@ public final class AnalysisLoop: @unchecked Sendable {
             _ = try? s.audit?.append("hit.refused", [("reason", .string("\(error)"))])
         }
     }
+}
+
+/// The p-th percentile (0...100) of durations, in milliseconds (nearest rank).
+public func percentileMilliseconds(_ d: [Duration], _ p: Double) -> Double? {
+    guard !d.isEmpty else { return nil }
+    let sorted = d.sorted()
+    let rank = min(sorted.count - 1, max(0, Int((p / 100 * Double(sorted.count)).rounded(.up)) - 1))
+    return Double(sorted[rank].nanosecondsClamped) / 1e6
 }
