@@ -166,13 +166,15 @@ public final class AnalysisLoop: @unchecked Sendable {
                        embedding: f.embedding?.values)
         }
         let tracks = trackers[camera.name]?.update(inputs, at: owned.info.captureTime) ?? Array(0..<faces.count)
+        if let live = trackers[camera.name]?.liveTrackIDs { gate.retain(camera: camera.name, liveTracks: live) }
         // one batched search for every comparable face of the frame
         let comparable = faces.indices.filter { faces[$0].embedding != nil && faces[$0].detection.score >= s.minConfidence }
         var results: [[MatchCandidate]] = []
         if let matcher, !comparable.isEmpty {
             results = matcher.match(comparable.map { faces[$0].embedding!.values }, now: policyNow, health: listHealth)
         }
-        s.counters?.add(framesProcessed: 1, facesDetected: faces.count, facesCompared: matcher == nil ? 0 : comparable.count, wallSeconds: wall)
+        // counted by the fail-safe day: an unset clock (1970) must not file the counts there
+        s.counters?.add(framesProcessed: 1, facesDetected: faces.count, facesCompared: matcher == nil ? 0 : comparable.count, wallSeconds: policyNow)
         for (k, i) in comparable.enumerated() where k < results.count {
             for candidate in results[k] {
                 guard gate.shouldReport(camera: camera.name, track: tracks[i], entry: candidate.entryID, at: owned.info.captureTime) else { continue }
@@ -206,7 +208,7 @@ public final class AnalysisLoop: @unchecked Sendable {
             hits += 1
             hitLatencies.append(frame.captureTime.duration(to: .now()))
             _ = try? s.audit?.append("hit", [("id", .string(item.id))])
-            s.counters?.add(hits: 1, wallSeconds: wall)
+            s.counters?.add(hits: 1, wallSeconds: s.clock.failSafeNow())
             if c.mode == .alert { s.leds?.hit() }
             s.state.report("hits", .ok)
             s.onHit(item.id)
