@@ -157,7 +157,10 @@ let package = Package(
         .testTarget(name: "LEDsTests", dependencies: ["LEDs", "VigilTestSupport"]),
         .testTarget(name: "ConsoleTests", dependencies: ["Console", "Config", "Audit", "VigilTestSupport"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "VigilTestSupport"]),
-        .testTarget(name: "ProvisioningTests", dependencies: ["Provisioning", "VigilTestSupport"]),
+        .testTarget(name: "ProvisioningTests", dependencies: [
+            "Provisioning", "VigilTestSupport", .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "X509", package: "swift-certificates"),
+        ]),
         .testTarget(name: "AccuracyTests", dependencies: ["Faces", "Pipeline", "Inference", "FastKernels", "VigilTestSupport"]),
     ]
 )
