@@ -59,6 +59,8 @@ public final class VigilAgent: @unchecked Sendable {
     let clipsLeft: Atomic<Int>
     let stopAll = StopFlag()
     let ledState = Mutex<LEDController?>(nil)
+    /// Alert-mode hits shown on the console to a logged-in technician.
+    public let consoleNotices = ConsoleNotices()
 
     public init(config: ConfigDocument, configPath: String, options: AgentOptions = AgentOptions()) {
         self.config = config
@@ -148,7 +150,9 @@ public final class VigilAgent: @unchecked Sendable {
                                       configuredThreshold: config.double("matching.threshold").map { Float($0) },
                                       minConfidence: config.double("matching.min_quality") ?? 0.5,
                                       cooldown: .seconds(config.int("policy.hit_cooldown_s") ?? 300), clock: trusted)
-            loop = try AnalysisLoop(setup)
+            var withAlerts = setup
+            withAlerts.onAlert = { [consoleNotices] line in consoleNotices.post(line) }
+            loop = try AnalysisLoop(withAlerts)
         } catch {
             state.report("models", .fault, "\(error)")
             log("vigil: models: \(error) — no analysis until this is fixed (restart after fixing)")
@@ -246,7 +250,7 @@ public final class VigilAgent: @unchecked Sendable {
                                      pins: PINFileVerifier(path: settings.pinFile), backend: backend, audit: audit,
                                      config: ConfigWorkspace(path: configPath, document: config),
                                      place: String(tty.split(separator: "/").last ?? "tty"), now: .now(),
-                                     lockStatePath: settings.pinFile + ".failures")
+                                     lockStatePath: settings.pinFile + ".failures", notices: consoleNotices)
         final class Holder: @unchecked Sendable { let port: SerialPort; let session: ConsoleSession; init(_ p: SerialPort, _ s: ConsoleSession) { port = p; session = s } }
         let h = Holder(port, session)
         return ThreadService(name: "console") { stop in

@@ -35,6 +35,8 @@ public struct AnalysisSetup: @unchecked Sendable {
     public var clock: TrustedClock
     /// Called with each sealed hit's id (tests, the demo's summary).
     public var onHit: @Sendable (String) -> Void = { _ in }
+    /// Alert-mode hits, for the console (a line naming the record, camera and time only).
+    public var onAlert: @Sendable (String) -> Void = { _ in }
 }
 
 public final class AnalysisLoop: @unchecked Sendable {
@@ -209,7 +211,10 @@ public final class AnalysisLoop: @unchecked Sendable {
             hitLatencies.append(frame.captureTime.duration(to: .now()))
             _ = try? s.audit?.append("hit", [("id", .string(item.id))])
             s.counters?.add(hits: 1, wallSeconds: s.clock.failSafeNow())
-            if c.mode == .alert { s.leds?.hit() }
+            if c.mode == .alert {
+                s.leds?.hit()
+                s.onAlert("ALERT: a hit on camera \(camera.name) at \(auditTimestamp(seconds: wall, nanos: 0))\(synchronized ? "" : " (clock unsynchronized)") (record \(item.id)) — a candidate for human review, not an identification")
+            }
             s.state.report("hits", .ok)
             s.onHit(item.id)
         } catch {

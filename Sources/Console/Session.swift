@@ -15,6 +15,7 @@
 import Glibc
 #endif
 import Audit
+import Synchronization
 import Config
 import VigilCore
 
@@ -92,6 +93,21 @@ public final class ConfigWorkspace {
     }
 }
 
+/// Messages for the technician who is logged in (alert-mode hits), posted from any thread and
+/// shown by the console's own loop at its next tick. Nothing is shown at the PIN prompt: an alert
+/// says *that* a camera produced a hit (record id, camera, time), never who or how close.
+public final class ConsoleNotices: Sendable {
+    private let queue = Mutex<[String]>([])
+    public init() {}
+    public func post(_ line: String) {
+        queue.withLock { q in
+            q.append(String(line.prefix(200)))
+            if q.count > 20 { q.removeFirst(q.count - 20) }
+        }
+    }
+    func take() -> [String] { queue.withLock { q in defer { q = [] }; return q } }
+}
+
 public final class ConsoleSession {
     public enum Mode: Equatable, Sendable { case login, shell }
 
@@ -140,13 +156,17 @@ public final class ConsoleSession {
 
     /// Where the failure count survives a restart (nil: memory only).
     let lockStatePath: String?
+    /// Alerts to show a logged-in technician.
+    public let notices: ConsoleNotices?
 
     /// - Parameter lockStatePath: a file (0600) holding the count of consecutive failed logins, so
     ///   restarting the console (or the device) never resets a lockout: a count at the limit
     ///   starts a full lockout again (fail safe — the monotonic clock does not survive a reboot,
     ///   and the wall clock of a board without an RTC cannot be trusted to say how much is left).
     public init(options: Options = Options(), pins: any PINVerifier, backend: any ConsoleBackend, audit: AuditLog?,
-                config: ConfigWorkspace?, place: String, now: MonotonicInstant, lockStatePath: String? = nil) {
+                config: ConfigWorkspace?, place: String, now: MonotonicInstant, lockStatePath: String? = nil,
+                notices: ConsoleNotices? = nil) {
+        self.notices = notices
         self.options = options; self.pins = pins; self.backend = backend; self.audit = audit
         self.config = config; self.place = place; lastActivity = now
         self.lockStatePath = lockStatePath
@@ -179,10 +199,17 @@ public final class ConsoleSession {
         return take()
     }
 
-    /// Time passing with no input (idle logout). Call about once a second.
+    /// Time passing with no input (idle logout, alerts). Call about once a second.
     public func tick(now: MonotonicInstant) -> [UInt8] {
         out = []
         checkIdle(now: now)
+        let pending = notices?.take() ?? []
+        if mode == .shell && !pending.isEmpty {
+            emit("\n")
+            for n in pending { emit("*** " + n + "\n") }
+            prompt(now: now)
+            out += line  // what the technician had typed so far
+        }
         return take()
     }
 

@@ -364,3 +364,22 @@ func spawnThread(_ body: @escaping () -> Void) -> pthread_t {
     }, box)
     return tid
 }
+
+/// Alert-mode hits reach a logged-in technician at the next tick, with the half-typed line
+/// restored; nobody at the PIN prompt sees them.
+@Test func alertsShowOnlyToALoggedInTechnician() throws {
+    let notices = ConsoleNotices()
+    let clock = ManualClock()
+    let s = ConsoleSession(pins: FixedPIN(pin: "480213"), backend: FakeBackend(), audit: nil, config: nil, place: "t",
+                           now: clock.now(), notices: notices)
+    _ = s.start(now: clock.now())
+    notices.post("ALERT: a hit on camera cam0 (record 01a2)")
+    #expect(s.tick(now: clock.now()).isEmpty)   // not logged in: dropped
+    _ = s.feed(Array("480213\r".utf8), now: clock.now())
+    _ = s.feed(Array("sta".utf8), now: clock.now())
+    notices.post("ALERT: a hit on camera cam1 (record 01a3)")
+    let out = String(decoding: s.tick(now: clock.now()), as: UTF8.self)
+    #expect(out.contains("*** ALERT: a hit on camera cam1 (record 01a3)") && out.hasSuffix("vigil> sta"))
+    #expect(!out.contains("cam0"))
+    #expect(s.tick(now: clock.now()).isEmpty)   // shown once
+}
