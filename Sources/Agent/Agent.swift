@@ -58,7 +58,6 @@ public final class VigilAgent: @unchecked Sendable {
     let outbox: Outbox?
     let clipsLeft: Atomic<Int>
     let stopAll = StopFlag()
-    let ledState = Mutex<LEDController?>(nil)
     /// Alert-mode hits shown on the console to a logged-in technician.
     public let consoleNotices = ConsoleNotices()
 

@@ -219,7 +219,8 @@ public final class DeviceConsoleBackend: ConsoleBackend, @unchecked Sendable {
                 }
             }
             guard let info else { return "\(cam.name): no frame" }
-            let fps = times.count > 1 ? Double(times.count - 1) / (Double(times.first!.duration(to: times.last!).components.attoseconds) / 1e18 + Double(times.first!.duration(to: times.last!).components.seconds)) : 0
+            let span = times.count > 1 ? Double(times.first!.duration(to: times.last!).nanosecondsClamped) / 1e9 : 0
+            let fps = span > 0 ? Double(times.count - 1) / span : 0
             let sharp = last.map { laplacianVariance($0) }
             return "\(cam.name) \(cam.device): \(info.format) \(info.size.width)x\(info.size.height), \(times.count) frames, \(Int(fps * 10) / 10).\(Int(fps * 10) % 10) fps measured (\(cam.fps) requested)"
                 + (sharp.map { ", sharpness \(Int($0))" + ($0 < 20 ? " (LOW: blurred, fogged or out of focus?)" : "") } ?? ", frame not decodable")

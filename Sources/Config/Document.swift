@@ -97,7 +97,6 @@ public struct ConfigDocument: Equatable, Sendable {
         var doc = base
         doc.file = file
         var issues: [ConfigIssue] = []
-        var sawCameras = false
 
         func visit(_ table: TOMLTable, prefix: String) {
             for key in table.keys {
@@ -112,7 +111,6 @@ public struct ConfigDocument: Equatable, Sendable {
                         issues.append(ConfigIssue(file: file, line: items[ConfigSchema.maxCameras].line, key: "camera",
                                                   message: "at most \(ConfigSchema.maxCameras) cameras"))
                     }
-                    sawCameras = true
                     doc.removeCameras()
                     for (n, item) in items.prefix(ConfigSchema.maxCameras).enumerated() {
                         guard case .table(let t) = item.value else { continue }
@@ -160,7 +158,6 @@ public struct ConfigDocument: Equatable, Sendable {
             }
         }
         visit(root, prefix: "")
-        _ = sawCameras
         if issues.isEmpty && !partial { issues = doc.crossCheck() }
         if !issues.isEmpty { throw ConfigError(issues) }
         return doc

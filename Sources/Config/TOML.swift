@@ -226,7 +226,6 @@ struct TOMLParser {
                 let sub = TOMLTable(line: keyLine, explicit: false)
                 t.set(part, .table(sub)); t = sub
             case .table(let sub) where !sub.sealed:
-                if sub.explicit && n == 0 && t !== table { /* fine */ }
                 t = sub
             default:
                 throw TOMLError(line: keyLine, column: keyColumn, message: "'\(path.prefix(n + 1).joined(separator: "."))' is already defined as a value, not a table")

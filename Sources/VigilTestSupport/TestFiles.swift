@@ -25,15 +25,6 @@ public func removeTree(_ path: String) {
     rmdir(path)
 }
 
-/// SplitMix64: deterministic randomness for fuzz loops (same sequence on every machine).
-public struct SplitMix64: RandomNumberGenerator {
-    public var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// SplitMix64 for fuzz loops: the generator `SyntheticImages` already ships (same sequence on
+/// every machine), under the name the test targets use.
+public typealias SplitMix64 = SyntheticImages.PRNG
