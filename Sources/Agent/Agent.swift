@@ -242,6 +242,7 @@ public final class VigilAgent: @unchecked Sendable {
             options.log("vigil: console: \(error)")
             return nil
         }
+        options.log("vigil: console on \(tty) at \(settings.baud) baud")
         let backend = DeviceConsoleBackend(config: config, audit: audit, leds: leds, ledError: ledError)
         backend.agent = state
         backend.counters = counters
@@ -359,7 +360,12 @@ struct SyncService: Service {
                     switch result {
                     case .success(let o):
                         state.setLastSync("\(o)"); last = .now()
-                        if case .installed = o { state.listInstalled() }
+                        switch o {
+                        case .installed(let r, _, _):
+                            log("vigil: sync: installed watchlist v\(r.version) (\(r.entries) entries)")
+                            state.listInstalled()
+                        case .upToDate(let v): log("vigil: sync: up to date (v\(v))")
+                        }
                     case .failure(let e):
                         let why = explainingClock("\(e)")
                         state.setLastSync("failed: " + why)
@@ -384,6 +390,7 @@ struct HousekeepingService: Service {
         let ping = notifier?.watchdogPingInterval ?? .seconds(10)
         var lastFlush = MonotonicInstant.now()
         var wasSynced = agent.clock.wallNow().synchronized
+        var healthLine = ""
         let stop = StopFlag()
         await withGracefulShutdownHandler {
             while !Task.isCancelled && !stop.isStopped {
@@ -408,7 +415,13 @@ struct HousekeepingService: Service {
                                        synced ? "" : "wall clock not synchronized (NTP): hit times are marked unsynced")
                 }
                 let end = MonotonicInstant.now().advanced(by: min(ping, .seconds(5)))
-                while MonotonicInstant.now() < end && !stop.isStopped { try? await Task.sleep(for: .milliseconds(100)) }
+                while MonotonicInstant.now() < end && !stop.isStopped {
+                    // every change of health goes to the log (journald): what the LEDs showed, and why
+                    let h = agent.state.health
+                    let line = "vigil: health \(h.level)" + (h.reasons.isEmpty ? "" : ": " + h.reasons.joined(separator: "; "))
+                    if line != healthLine { agent.options.log(line); healthLine = line }
+                    try? await Task.sleep(for: .milliseconds(100))
+                }
             }
         } onGracefulShutdown: {
             _ = try? notifier?.stopping()

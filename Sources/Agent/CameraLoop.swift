@@ -38,24 +38,43 @@ public struct CameraLoop: Sendable {
         var backoff: Duration = .seconds(1)
         state.updateCamera(camera.name) { $0.device = camera.device }
         while !stop.isStopped {
-            let source: any FrameSource
-            do {
-                source = try open()
-                try source.start()
-            } catch {
-                fault("\(error)")
-                waitForDevice(stop, backoff)
-                backoff = min(backoff * 2, .seconds(30))
-                continue
+            let began = MonotonicInstant.now()
+            switch session(stop) {
+            case .ended:
+                onEnd()
+                return
+            case .openFailed:
+                break
+            case .lost:
+                state.updateCamera(camera.name) { $0.reconnects += 1 }
+                // a stream that ran a good while starts over with a short wait; one that failed at
+                // once keeps backing off, so a device that opens but never streams cannot spin
+                if began.duration(to: .now()) >= .seconds(30) { backoff = .seconds(1) }
             }
-            backoff = .seconds(1)
-            state.report(healthName, .ok)
-            state.updateCamera(camera.name) { $0.connected = true; $0.lastError = nil }
-            let ended = stream(source, stop)
-            source.stop()
-            if ended { onEnd(); return }
-            state.updateCamera(camera.name) { $0.reconnects += 1 }
+            if stop.isStopped { return }
+            // the device is closed here (the session owned it), so a technician can unload or
+            // replace the driver while the agent waits
+            if waitForDevice(stop, backoff) { backoff = .seconds(1) } else { backoff = min(backoff * 2, .seconds(30)) }
         }
+    }
+
+    enum SessionEnd { case openFailed, lost, ended }
+
+    /// One open → stream → close cycle. The source is released when this returns.
+    func session(_ stop: StopFlag) -> SessionEnd {
+        let source: any FrameSource
+        do {
+            source = try open()
+            try source.start()
+        } catch {
+            fault("\(error)")
+            return .openFailed
+        }
+        state.report(healthName, .ok)
+        state.updateCamera(camera.name) { $0.connected = true; $0.lastError = nil }
+        let ended = stream(source, stop)
+        source.stop()
+        return ended ? .ended : .lost
     }
 
     func fault(_ message: String) {
@@ -63,8 +82,9 @@ public struct CameraLoop: Sendable {
         state.updateCamera(camera.name) { $0.connected = false; $0.lastError = message }
     }
 
-    /// Sleeps `d`, or less when a missing device node reappears.
-    func waitForDevice(_ stop: StopFlag, _ d: Duration) {
+    /// Sleeps `d`, or less when a missing device node reappears (then returns true: udev created
+    /// it again, so the next attempt is likely to work and the backoff starts over).
+    func waitForDevice(_ stop: StopFlag, _ d: Duration) -> Bool {
         let missing = !isFile && access(camera.device, F_OK) != 0
         var left = d
         while left > .zero && !stop.isStopped {
@@ -72,10 +92,16 @@ public struct CameraLoop: Sendable {
             left -= .milliseconds(250)
             if missing && access(camera.device, F_OK) == 0 {
                 stop.sleep(.milliseconds(500))  // let udev finish permissions and symlinks
-                return
+                return true
             }
         }
+        return false
     }
+
+    /// After this long without a frame the device is closed and opened again: a wedged USB camera
+    /// (or a loopback device whose writer went away) often recovers that way, and a closed device
+    /// can be unloaded or replaced while the agent waits.
+    static let stallReopen: Duration = .seconds(10)
 
     /// Streams until an error; true when a clip ended.
     func stream(_ source: any FrameSource, _ stop: StopFlag) -> Bool {
@@ -106,7 +132,12 @@ public struct CameraLoop: Sendable {
             } catch let e as CaptureError {
                 switch e {
                 case .noFrame:
-                    if lastFrame.duration(to: .now()) > .seconds(5) {
+                    let quiet = lastFrame.duration(to: .now())
+                    if quiet > Self.stallReopen {
+                        fault("no frames for \(Self.stallReopen.components.seconds) s: closing the device to open it again")
+                        return false
+                    }
+                    if quiet > .seconds(5) {
                         state.report(healthName, .degraded, "no frames for 5 s")
                     }
                     continue

@@ -95,3 +95,44 @@ enum ReferenceFrames {
         return out
     }
 }
+
+/// A camera clip made from photos, for the agent's end-to-end test in the VM: every photo is
+/// letterboxed into one frame size (a camera streams one size; v4l2loopback's MJPEG output format
+/// is fixed by the writer's S_FMT) and re-encoded. `PHOTO:N` repeats a photo N times, so a clip
+/// can hold a person for a while and then show someone else — people entering and leaving.
+enum PhotoClip {
+    static func write(photos: [String], to dir: String, size: Size) throws {
+        try makeDirectories(dir)
+        let decoder = try JPEGDecoder()
+        let encoder = try JPEGEncoder()
+        var n = 0
+        for spec in photos {
+            var path = spec, repeats = 1
+            if let colon = spec.lastIndex(of: ":"), let r = Int(spec[spec.index(after: colon)...]), r > 0 {
+                path = String(spec[..<colon]); repeats = r
+            }
+            let photo = try readFile(path)
+            let image = try photo.withUnsafeBytes { raw throws(ImagingError) in try decoder.decode(raw, atLeast: nil) }
+            let jpeg = try encoder.encode(letterboxed(image, into: size), quality: 85, subsampling: .s420)
+            for _ in 0..<repeats {
+                try writeFileAtomically(dir + "/frame-" + String(1000 + n).dropFirst() + ".jpg", jpeg)
+                n += 1
+            }
+        }
+        try writeFileAtomically(dir + "/size", Array("\(size.width)x\(size.height)\n".utf8))
+    }
+
+    /// `image` scaled to fit `size` (aspect kept), centred on black.
+    static func letterboxed(_ image: RGBImage, into size: Size) -> RGBImage {
+        let s = min(Double(size.width) / Double(image.width), Double(size.height) / Double(image.height))
+        let w = max(1, Int(Double(image.width) * s)), h = max(1, Int(Double(image.height) * s))
+        let scaled = image.resized(to: Size(width: w, height: h))
+        var out = RGBImage(width: size.width, height: size.height)
+        let x0 = (size.width - w) / 2, y0 = (size.height - h) / 2
+        for y in 0..<h {
+            let src = y * w * 3, dst = ((y0 + y) * size.width + x0) * 3
+            out.pixels.replaceSubrange(dst..<(dst + w * 3), with: scaled.pixels[src..<(src + w * 3)])
+        }
+        return out
+    }
+}

@@ -6,6 +6,7 @@
 //   vigil-vmtest vivid --device /dev/video0 --unbind /sys/bus/platform/drivers/vivid/unbind --unbind-id vivid.0
 //   vigil-vmtest loopback --device /dev/video10 --reference DIR --frames 20
 //   vigil-vmtest make-reference --out DIR [--count 8] [--size 640x480]   (host side, before boot)
+//   vigil-vmtest make-clip --out DIR [--size 640x480] PHOTO[:N]...         (host side, before boot)
 
 import Capture
 import Imaging
@@ -39,7 +40,7 @@ func option(_ name: String, _ args: [String]) -> String? {
 
 let args = Array(CommandLine.arguments.dropFirst())
 guard let command = args.first else {
-    print("usage: vigil-vmtest vivid|loopback|make-reference [options]")
+    print("usage: vigil-vmtest vivid|loopback|make-reference|make-clip [options]")
     exit(2)
 }
 
@@ -63,6 +64,22 @@ case "make-reference":
         print("wrote reference frames")
     } catch {
         print("make-reference: \(error)")
+        exit(1)
+    }
+    exit(0)
+case "make-clip":
+    // options first, then the photos (every argument that is not an option or its value)
+    var photos: [String] = []
+    var i = 1
+    while i < args.count {
+        if args[i].hasPrefix("--") { i += 2 } else { photos.append(args[i]); i += 1 }
+    }
+    do {
+        try PhotoClip.write(photos: photos, to: option("out", args) ?? "clip",
+                            size: Size(parsing: option("size", args) ?? "640x480") ?? Size(width: 640, height: 480))
+        print("wrote a clip of \(photos.count) photo(s)")
+    } catch {
+        print("make-clip: \(error)")
         exit(1)
     }
     exit(0)

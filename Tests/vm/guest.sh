@@ -3,7 +3,7 @@
 # 9p), started by Tests/vm/init. Environment:
 #   BIN  directory with the project's binaries (vigil, vigil-vmtest), a host path
 #   OUT  writable results directory (9p share of the host's results dir, same path)
-#   VIGIL_VM_ONLY  comma-separated groups to run (default cli,vivid,loopback,field,udev; "probe" is extra)
+#   VIGIL_VM_ONLY  comma-separated groups to run (default cli,vivid,loopback,field,udev,agent; "probe" is extra)
 # Devices: /dev/video0 = vivid (n_devs=1 node_types=0x1), /dev/video10 = v4l2loopback,
 #   gpio-sim chip "vigil-leds" (4 lines led0..led3, created by /init; exported below as
 #   VIGIL_GPIOCHIP=gpiochipN and VIGIL_GPIO_SYSFS=/sys/devices/platform/gpio-sim.0/gpiochipN),
@@ -22,7 +22,7 @@ shopt -s lastpipe nullglob
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 : "${BIN:?BIN not set}" "${OUT:?OUT not set}"
 ONLY=${VIGIL_VM_ONLY:-}
-[ -n "$ONLY" ] || ONLY=cli,vivid,loopback,field,udev
+[ -n "$ONLY" ] || ONLY=cli,vivid,loopback,field,udev,agent
 mkdir -p "${TMPDIR:-$OUT/tmp}"
 
 npass=0 nfail=0
@@ -102,17 +102,18 @@ wait_mark() {
 }
 # gpio_value N                     current value (0/1) of gpio-sim line N as the "outside world"
 #                                  sees it ($VIGIL_GPIO_SYSFS/sim_gpioN/value)
-# gpio_sample_start NAME LINES SECONDS   start gpio_sample.py in the background on LINES (e.g. 0,1)
-#     for at most SECONDS; returns once it samples (1 if it did not start within 30 s).
+# gpio_sample_start NAME LINES SECONDS [INTERVAL]   start gpio_sample.py in the background on LINES
+#     (e.g. 0,1) for at most SECONDS, every INTERVAL seconds (default 0.002); returns once it
+#     samples (1 if it did not start within 30 s).
 #     Sets SAMPLER_PID. Output: $OUT/NAME.json ({"1": [[t, v], ...]}, first value + transitions).
 # gpio_sample_wait NAME [stop]     wait for it to end ("stop": end it now with SIGTERM); shows its
 #     summary line (samples, rate, transitions); returns its exit status.
 # gpio_transitions NAME LINE       number of transitions of LINE in $OUT/NAME.json
 gpio_value() { cat "$VIGIL_GPIO_SYSFS/sim_gpio$1/value"; }
 gpio_sample_start() {
-  local name=$1 lines=$2 secs=$3
+  local name=$1 lines=$2 secs=$3 interval=${4:-0.002}
   rm -f "$OUT/$name.json" "$OUT/$name.ready"
-  python3 "$HERE/gpio_sample.py" --lines "$lines" --seconds "$secs" --out "$OUT/$name.json" \
+  python3 "$HERE/gpio_sample.py" --lines "$lines" --seconds "$secs" --interval "$interval" --out "$OUT/$name.json" \
     --ready-file "$OUT/$name.ready" >"$OUT/$name.log" 2>&1 </dev/null &
   SAMPLER_PID=$!
   local end=$((SECONDS + 30))
@@ -312,12 +313,22 @@ udev_tests() {
   . "$HERE/udev.sh"
 }
 
+# --- agent: `vigil run` end to end on the real drivers, in Tests/vm/agent.sh (last: it unloads
+# and reloads v4l2loopback)
+agent_tests() {
+  if [ ! -f "$HERE/agent.sh" ]; then fail "agent: $HERE/agent.sh missing"; return; fi
+  info "agent: sourcing agent.sh"
+  # shellcheck source=agent.sh
+  . "$HERE/agent.sh"
+}
+
 want probe && probe_loopback      # first, so it sees a pristine /dev/video10
 want cli && cli_tests
 want vivid && vivid_tests
 want loopback && loopback_tests
 want field && field_tests
 want udev && udev_tests
+want agent && agent_tests
 
 dmesg >"$OUT/dmesg.txt" 2>&1
 grep -E 'BUG:|Oops|WARNING: CPU:|Call Trace:|general protection fault' "$OUT/dmesg.txt" | head -5 \

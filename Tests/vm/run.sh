@@ -12,9 +12,11 @@
 #                  $OUT/mjpeg-ref/frame-000.jpg ... (same WxH) and $OUT/mjpeg-ref/size ("640x480").
 #                  Default: $VIGIL_VM_PRE, else '"$BIN/vigil-vmtest" make-reference --out
 #                  "$OUT/mjpeg-ref"' (the project's own generator); --pre : to run none.
-#   --only GROUPS  comma-separated subset of cli,vivid,loopback,field,udev (default all five, in that
-#                  order); "probe" runs the v4l2loopback format/bytesused probe (see README.md)
-#   --timeout S    kill qemu after S seconds (default 600; TCG on a busy host is slow)
+#   --only GROUPS  comma-separated subset of cli,vivid,loopback,field,udev,agent (default all six, in
+#                  that order); "probe" runs the v4l2loopback format/bytesused probe (see README.md)
+#   --timeout S    kill qemu after S seconds (default 1500; TCG on a busy host is slow)
+# The agent group's files (keys, list, clip, configuration) are made on the host before boot by
+# Tests/vm/agent_prep.sh (needs models/ and the photos of `make setup`).
 #   --verbose      print every console line
 # Environment: VIGIL_VM_CACHE (cache dir), VIGIL_VM_PRE (default --pre), VIGIL_VM_KV (kernel ABI),
 #   VIGIL_VM_BOOT=bzimage (boot the packaged vmlinuz instead of the extracted vmlinux via PVH)
@@ -33,7 +35,7 @@ OUT=$CACHE/out
 DEFAULT_PRE='"$BIN/vigil-vmtest" make-reference --out "$OUT/mjpeg-ref"'
 PRE=${VIGIL_VM_PRE-$DEFAULT_PRE}
 ONLY=""
-TIMEOUT=600
+TIMEOUT=1500
 VERBOSE=()
 
 usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit "${1:-2}"; }
@@ -53,7 +55,7 @@ done
 # Without python the host runner cannot even tally: report in plain bash.
 bail() { echo "FAIL $*"; echo "0 passed, 1 failed"; exit 1; }
 for g in ${ONLY//,/ }; do
-  case "$g" in cli|vivid|loopback|field|udev|probe) ;; *) bail "vm/args: unknown group '$g' in --only (cli, vivid, loopback, field, udev, probe)";; esac
+  case "$g" in cli|vivid|loopback|field|udev|agent|probe) ;; *) bail "vm/args: unknown group '$g' in --only (cli, vivid, loopback, field, udev, agent, probe)";; esac
 done
 
 T0=$EPOCHREALTIME
@@ -95,6 +97,14 @@ if [ -n "$PRE" ] && [ "$PRE" != : ]; then
     HOST_FAILS+=("vm/pre: pre-hook failed: $PRE")
   fi
 fi
+
+# the agent group's keys, list, clip and configuration: made here (TCG would take minutes)
+case ",${ONLY:-agent}," in *,agent,*)
+  echo "run.sh: agent_prep.sh" >&2
+  if ! (OUT=$OUT BIN=${BIN_ABS:-$BIN} REPO=$REPO bash "$HERE/agent_prep.sh") >&2; then
+    HOST_FAILS+=("vm/agent-prep: Tests/vm/agent_prep.sh failed (messages above)")
+  fi ;;
+esac
 
 have=0
 for b in vigil vigil-vmtest; do
