@@ -51,9 +51,9 @@ run_for() { # config seconds → prints the stats line; peak RSS in $T/rss
   sleep "$2"
   pkill -TERM -P $pid vigil 2>/dev/null || kill -TERM $pid
   wait $pid || true
-  grep "stats:" "$T/$1.out" | sed 's/^vigil: stats: //'
+  grep "stats:" "$T/$1.out" | sed "s/^vigil: stats: //"; grep "stages:" "$T/$1.out" | sed "s/^vigil: /  /" >&2
 }
-for th in 1 2; do
+for th in ${THREADS:-1 2}; do
   config "t$th" "$th"
   line=$(run_for "t$th" "$SECS")
   echo "bench agent-fps-${th}t: $line; peak RSS $(( $(cat "$T/rss") / 1024 )) MiB"

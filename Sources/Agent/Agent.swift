@@ -222,6 +222,7 @@ public final class VigilAgent: @unchecked Sendable {
             let secs = Double(first.duration(to: last).nanosecondsClamped) / 1e9
             let fps = secs > 0 ? Double(a.framesProcessed - 1) / secs : 0
             log("vigil: stats: \(ms(fps)) frames/s analysed; capture → analysed p50 \(ms(percentileMilliseconds(a.frameLatencies, 50))) ms, p99 \(ms(percentileMilliseconds(a.frameLatencies, 99))) ms; capture → sealed hit p50 \(ms(percentileMilliseconds(a.hitLatencies, 50))) ms, p99 \(ms(percentileMilliseconds(a.hitLatencies, 99))) ms (\(a.hitLatencies.count) hits)")
+            log("vigil: stages: \(a.stages.summary)")
         }
     }
 

@@ -62,6 +62,31 @@ public final class AnalysisLoop: @unchecked Sendable {
     public private(set) var hitLatencies: [Duration] = []
     public private(set) var firstFrameAt: MonotonicInstant?
     public private(set) var lastFrameAt: MonotonicInstant?
+    /// Time per stage over every analysed frame (printed at stop: the per-stage budget).
+    public private(set) var stages = StageBudget()
+
+    public struct StageBudget: Sendable {
+        public var frames = 0
+        public var decode: Duration = .zero
+        public var faces = FaceAnalyzer.StageTimes()
+        /// The batched watchlist search.
+        public var search: Duration = .zero
+        /// Tracker, hit gate, counters.
+        public var trackAndPolicy: Duration = .zero
+        /// Crop, encode, seal, outbox write (fdatasync), audit append — per hit.
+        public var seal: Duration = .zero
+        public var sealed = 0
+
+        /// "decode 6.1 ms, detect 5.2 ms, …" — means per analysed frame (per face / per hit where said).
+        public var summary: String {
+            func ms(_ d: Duration, _ n: Int) -> String {
+                n == 0 ? "–" : String(Double(Int((Double(d.nanosecondsClamped) / 1e6 / Double(n)) * 100)) / 100) + " ms"
+            }
+            return "per frame: decode \(ms(decode, frames)), detect \(ms(faces.detect, frames)), align+quality \(ms(faces.alignAndGate, frames)), "
+                + "embed \(ms(faces.embed, frames)) (\(ms(faces.embed, faces.embedded)) per face, \(frames == 0 ? 0 : Double(Int(Double(faces.embedded) / Double(frames) * 10)) / 10) faces), "
+                + "search \(ms(search, frames)), track+policy \(ms(trackAndPolicy, frames)); per hit: seal \(ms(seal, sealed)) (\(frames) frames, \(sealed) hits)"
+        }
+    }
 
     public init(_ setup: AnalysisSetup) throws {
         s = setup
@@ -144,6 +169,8 @@ public final class AnalysisLoop: @unchecked Sendable {
     }
 
     func process(_ owned: LatestFrameSlot.Owned, camera: CameraSettings) {
+        var t = MonotonicInstant.now()
+        func lap() -> Duration { let n = MonotonicInstant.now(); defer { t = n }; return t.duration(to: n) }
         let image: RGBImage
         do {
             image = try owned.bytes.withUnsafeBytes { raw throws(ImagingError) -> RGBImage in
@@ -155,12 +182,15 @@ public final class AnalysisLoop: @unchecked Sendable {
             s.counters?.add(framesDropped: 1, wallSeconds: Int64(time(nil)))
             return
         }
+        stages.decode += lap()
         let faces: [AnalyzedFace]
-        do { faces = try s.analyzer.analyze(image, embed: true) } catch {
+        do { faces = try s.analyzer.analyze(image, embed: true, times: &stages.faces) } catch {
             s.state.report("inference", .fault, "\(error)")
             return
         }
+        _ = lap()
         framesProcessed += 1
+        stages.frames += 1
         let (wall, synced) = s.clock.wallNow()
         let policyNow = s.clock.failSafeNow()
         let inputs = faces.map { f in
@@ -171,18 +201,26 @@ public final class AnalysisLoop: @unchecked Sendable {
         if let live = trackers[camera.name]?.liveTrackIDs { gate.retain(camera: camera.name, liveTracks: live) }
         // one batched search for every comparable face of the frame
         let comparable = faces.indices.filter { faces[$0].embedding != nil && faces[$0].detection.score >= s.minConfidence }
+        let trackTime = lap()
         var results: [[MatchCandidate]] = []
         if let matcher, !comparable.isEmpty {
             results = matcher.match(comparable.map { faces[$0].embedding!.values }, now: policyNow, health: listHealth)
         }
+        stages.search += lap()
         // counted by the fail-safe day: an unset clock (1970) must not file the counts there
         s.counters?.add(framesProcessed: 1, facesDetected: faces.count, facesCompared: matcher == nil ? 0 : comparable.count, wallSeconds: policyNow)
+        var policy = trackTime + lap()
         for (k, i) in comparable.enumerated() where k < results.count {
             for candidate in results[k] {
-                guard gate.shouldReport(camera: camera.name, track: tracks[i], entry: candidate.entryID, at: owned.info.captureTime) else { continue }
+                let report = gate.shouldReport(camera: camera.name, track: tracks[i], entry: candidate.entryID, at: owned.info.captureTime)
+                policy += lap()
+                guard report else { continue }
                 seal(candidate, face: faces[i], image: image, frame: owned.info, camera: camera, wall: wall, synchronized: synced)
+                stages.seal += lap()
+                stages.sealed += 1
             }
         }
+        stages.trackAndPolicy += policy
     }
 
     func seal(_ c: MatchCandidate, face: AnalyzedFace, image: RGBImage, frame: FrameInfo, camera: CameraSettings, wall: Int64, synchronized: Bool) {

@@ -36,19 +36,55 @@ public final class FaceAnalyzer {
     /// Faces in `image`, largest first. Embeddings are computed only for faces that pass the
     /// gate (all faces when there is no gate).
     public func analyze(_ image: RGBImage, embed: Bool) throws -> [AnalyzedFace] {
+        var t = StageTimes()
+        return try analyze(image, embed: embed, times: &t)
+    }
+
+    /// Time spent per stage, added up over calls: the agent's per-stage budget comes from here,
+    /// measured on the real frame path rather than estimated from the model benchmarks.
+    public struct StageTimes: Sendable {
+        public var detect: Duration = .zero
+        /// Alignment (the affine warp to the embedder's chip) and the quality gate.
+        public var alignAndGate: Duration = .zero
+        public var embed: Duration = .zero
+        public var faces = 0
+        public var embedded = 0
+        public init() {}
+    }
+
+    /// As `analyze(_:embed:)`, adding each stage's time to `times`.
+    public func analyze(_ image: RGBImage, embed: Bool, times: inout StageTimes) throws -> [AnalyzedFace] {
+        let t0 = MonotonicInstant.now()
         let found = try detectFaces(in: image, model: detector, options: options)
             .sorted { $0.box.area > $1.box.area }
-        return try found.map { d in
+        var t1 = MonotonicInstant.now()
+        times.detect += t0.duration(to: t1)
+        times.faces += found.count
+        var out: [AnalyzedFace] = []
+        out.reserveCapacity(found.count)
+        for d in found {
             var face = AnalyzedFace(detection: d, quality: nil, embedding: nil)
-            guard embed || gate != nil, let embedder else { return face }
-            guard let chip = embedder.aligner.align(image, landmarks: d.landmarks) else { return face }
-            if let gate {
+            defer { out.append(face) }
+            guard embed || gate != nil, let embedder else { continue }
+            let chip = embedder.aligner.align(image, landmarks: d.landmarks)
+            if let chip, let gate {
                 let q = gate.assess(d, chip: chip)
                 face.quality = q
-                guard q.passed else { return face }
+                if !q.passed {
+                    let t2 = MonotonicInstant.now(); times.alignAndGate += t1.duration(to: t2); t1 = t2
+                    continue
+                }
             }
-            if embed { face.embedding = try embedder.embed(chip: chip) }
-            return face
+            let t2 = MonotonicInstant.now()
+            times.alignAndGate += t1.duration(to: t2)
+            t1 = t2
+            guard let chip, embed else { continue }
+            face.embedding = try embedder.embed(chip: chip)
+            let t3 = MonotonicInstant.now()
+            times.embed += t2.duration(to: t3)
+            times.embedded += 1
+            t1 = t3
         }
+        return out
     }
 }
