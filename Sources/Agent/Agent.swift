@@ -146,6 +146,7 @@ public final class VigilAgent: @unchecked Sendable {
             let setup = AnalysisSetup(cameras: slots, analyzer: analyzer, store: store, outbox: box, deviceKey: deviceKey,
                                       agencyKey: agencyKey, audit: auditLog, counters: counters, leds: controller, state: state,
                                       ratePerCamera: config.double("detection.rate_hz") ?? 5,
+                                      tilesPerFrame: Int(config.int("detection.tiles_per_frame") ?? 5),
                                       configuredThreshold: config.double("matching.threshold").map { Float($0) },
                                       minConfidence: config.double("matching.min_quality") ?? 0.5,
                                       cooldown: .seconds(config.int("policy.hit_cooldown_s") ?? 300), clock: trusted)

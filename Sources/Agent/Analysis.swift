@@ -29,6 +29,8 @@ public struct AnalysisSetup: @unchecked Sendable {
     public var leds: LEDController?
     public var state: AgentState
     public var ratePerCamera: Double
+    /// Tiles searched per frame (see `TileRotation`; 0 = all).
+    public var tilesPerFrame: Int = 0
     public var configuredThreshold: Float?
     public var minConfidence: Double
     public var cooldown: Duration
@@ -44,6 +46,7 @@ public final class AnalysisLoop: @unchecked Sendable {
     let decoder: FrameDecoder
     let encoder: JPEGEncoder
     var trackers: [String: FaceTracker] = [:]
+    var rotations: [String: TileRotation] = [:]
     var gate: HitGate
     var matcher: WatchlistMatcher?
     var matcherVersion: UInt64 = 0
@@ -93,7 +96,10 @@ public final class AnalysisLoop: @unchecked Sendable {
         decoder = try FrameDecoder()
         encoder = try JPEGEncoder()
         gate = HitGate(cooldown: setup.cooldown)
-        for (cam, _) in setup.cameras { trackers[cam.name] = FaceTracker() }
+        for (cam, _) in setup.cameras {
+            trackers[cam.name] = FaceTracker()
+            rotations[cam.name] = TileRotation(perFrame: setup.tilesPerFrame)
+        }
     }
 
     public func run(_ stop: StopFlag) {
@@ -184,7 +190,9 @@ public final class AnalysisLoop: @unchecked Sendable {
         }
         stages.decode += lap()
         let faces: [AnalyzedFace]
-        do { faces = try s.analyzer.analyze(image, embed: true, times: &stages.faces) } catch {
+        var rotation = rotations[camera.name] ?? TileRotation(perFrame: s.tilesPerFrame)
+        defer { rotations[camera.name] = rotation }
+        do { faces = try s.analyzer.analyze(image, embed: true, times: &stages.faces, rotation: &rotation) } catch {
             s.state.report("inference", .fault, "\(error)")
             return
         }

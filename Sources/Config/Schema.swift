@@ -109,6 +109,8 @@ public enum ConfigSchema {
         Setting("detection.rate_hz", .double(0.2...30), .double(5), live: true, "Frames per second given to the detector, per camera."),
         Setting("detection.threads", .int(1...8), .int(1), "Inference threads (a Raspberry Pi 4 has 4 cores; leave some for capture)."),
         Setting("detection.min_face_px", .int(16...1024), .int(40), live: true, "Smaller faces are not compared (too little detail to be fair)."),
+        Setting("detection.tiles_per_frame", .int(0...64), .int(5),
+                "Tiles searched per frame for small faces, in turn (0: all tiles every frame; a 1280x720 frame has 15)."),
 
         Setting("matching.threshold", .double(0...1), nil, live: true,
                 "Optional: raises the watchlist's signed threshold floor. A value below the floor is never used (the floor applies)."),

@@ -37,7 +37,8 @@ public final class FaceAnalyzer {
     /// gate (all faces when there is no gate).
     public func analyze(_ image: RGBImage, embed: Bool) throws -> [AnalyzedFace] {
         var t = StageTimes()
-        return try analyze(image, embed: embed, times: &t)
+        var all = TileRotation(perFrame: 0)
+        return try analyze(image, embed: embed, times: &t, rotation: &all)
     }
 
     /// Time spent per stage, added up over calls: the agent's per-stage budget comes from here,
@@ -52,10 +53,11 @@ public final class FaceAnalyzer {
         public init() {}
     }
 
-    /// As `analyze(_:embed:)`, adding each stage's time to `times`.
-    public func analyze(_ image: RGBImage, embed: Bool, times: inout StageTimes) throws -> [AnalyzedFace] {
+    /// As `analyze(_:embed:)`, adding each stage's time to `times` and searching the tiles
+    /// `rotation` picks (one rotation per camera; see `TileRotation`).
+    public func analyze(_ image: RGBImage, embed: Bool, times: inout StageTimes, rotation: inout TileRotation) throws -> [AnalyzedFace] {
         let t0 = MonotonicInstant.now()
-        let found = try detectFaces(in: image, model: detector, options: options)
+        let found = try detectFaces(in: image, model: detector, options: options, rotation: &rotation)
             .sorted { $0.box.area > $1.box.area }
         var t1 = MonotonicInstant.now()
         times.detect += t0.duration(to: t1)

@@ -29,18 +29,28 @@ public struct DetectionOptions: Hashable, Sendable {
 /// Finds faces in a frame of any size: the whole frame letterboxed into the model, plus (for
 /// large frames) overlapping tiles, merged with cross-tile NMS. Results are in frame pixels.
 public func detectFaces(in frame: RGBImage, model: DetectorModel, options: DetectionOptions = DetectionOptions()) throws -> [Detection] {
+    var all = TileRotation(perFrame: 0)
+    return try detectFaces(in: frame, model: model, options: options, rotation: &all)
+}
+
+/// As `detectFaces(in:model:options:)`, searching only the tiles `rotation` picks for this frame
+/// (see `TileRotation`).
+public func detectFaces(in frame: RGBImage, model: DetectorModel, options: DetectionOptions, rotation: inout TileRotation) throws -> [Detection] {
     let whole = try detect(frame, model: model)
     guard options.tiles, frame.width > options.tileAbove.width || frame.height > options.tileAbove.height else {
         return NonMaxSuppression.weighted(whole, iouThreshold: 0.3)
     }
     let plan = TilePlan(frame: frame.size, tileSize: options.tileSize, minOverlap: options.minOverlap)
     guard plan.tiles.count > 1 else { return NonMaxSuppression.weighted(whole, iouThreshold: 0.3) }
-    var perTile: [[Detection]] = []
-    for tile in plan.tiles {
-        let found = try detect(frame.cropped(to: tile), model: model)
-        perTile.append(found.map { $0.mapped(scaleX: 1, scaleY: 1, dx: Double(tile.x), dy: Double(tile.y)) })
+    var found: [(tile: Rect, detections: [Detection])] = []
+    for i in rotation.pick(plan) {
+        let tile = plan.tiles[i]
+        let d = try detect(frame.cropped(to: tile), model: model)
+        found.append((tile, d.map { $0.mapped(scaleX: 1, scaleY: 1, dx: Double(tile.x), dy: Double(tile.y)) }))
     }
-    return plan.merge(whole: whole, perTile: perTile)
+    let result = plan.merge(whole: whole, found: found)
+    rotation.update(result: result, whole: whole)
+    return result
 }
 
 /// One letterboxed pass: frame → model input → detections back in frame pixels.

@@ -127,6 +127,58 @@ struct LetterboxTests {
     }
 }
 
+@Suite("Tile rotation (small faces searched in turn)")
+struct TileRotationTests {
+    let plan = TilePlan(frame: Size(width: 1280, height: 720), tileSize: Size(width: 384, height: 384), minOverlap: 96)
+
+    @Test func zeroMeansEveryTileEveryFrame() {
+        var r = TileRotation(perFrame: 0)
+        #expect(plan.tiles.count == 15)
+        for _ in 0..<3 { #expect(r.pick(plan) == Array(0..<15)) }
+        var big = TileRotation(perFrame: 40)
+        #expect(big.pick(plan) == Array(0..<15))
+    }
+
+    @Test func everyTileWithinCeilTilesOverPerFrameFrames() {
+        var r = TileRotation(perFrame: 4)
+        var seen: [Int] = []
+        for _ in 0..<4 {  // ⌈15 / 4⌉ = 4 frames
+            let p = r.pick(plan)
+            #expect(p.count == 4)
+            seen += p
+        }
+        #expect(Set(seen) == Set(0..<15))
+        #expect(seen.count == 16)  // one tile twice: the rotation wraps
+    }
+
+    @Test func aFaceOnlyTilesFoundIsSearchedAgainInTheNextFrame() {
+        var r = TileRotation(perFrame: 3)
+        _ = r.pick(plan)  // tiles 0, 1, 2
+        // a small face far right, found by a tile; the whole-frame pass found only the big one
+        let small = det(1180, 600, 30, 30, 0.8), big = det(100, 100, 200, 200, 0.9)
+        r.update(result: [big, small], whole: [big])
+        #expect(r.focus == [small.box])
+        let next = r.pick(plan)  // rotation: 3, 4, 5 — plus the tile holding the small face
+        let holding = next.filter { i in
+            let t = plan.tiles[i]
+            return 1180 >= t.x && 600 >= t.y && 1210 <= t.maxX && 630 <= t.maxY
+        }
+        #expect(next.count == 4 && holding.count == 1 && holding[0] == 14)
+        // a face the whole-frame pass sees needs no tile
+        r.update(result: [big], whole: [big])
+        #expect(r.focus.isEmpty && r.pick(plan).count == 3)
+    }
+
+    @Test func aNewFrameSizeStartsOver() {
+        var r = TileRotation(perFrame: 5)
+        _ = r.pick(plan)
+        r.update(result: [det(1180, 600, 30, 30, 0.8)], whole: [])
+        let other = TilePlan(frame: Size(width: 1920, height: 1080), tileSize: Size(width: 384, height: 384), minOverlap: 96)
+        #expect(r.pick(other) == [0, 1, 2, 3, 4])
+        #expect(r.focus.isEmpty)
+    }
+}
+
 @Suite("Quality gate, alignment, embeddings")
 struct QualityTests {
     let frontal = [Point(x: 40, y: 50), Point(x: 80, y: 50), Point(x: 60, y: 70), Point(x: 60, y: 85)]
