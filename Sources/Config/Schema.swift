@@ -170,6 +170,21 @@ public enum ConfigSchema {
     static let byKey: [String: Setting] = Dictionary(uniqueKeysWithValues: settings.map { ($0.key, $0) })
     static let cameraByName: [String: Setting] = Dictionary(uniqueKeysWithValues: cameraSettings.map { ($0.name, $0) })
 
+    /// Keys the serial console may not change: where hits and lists travel and whom the device
+    /// trusts (sync, upload, keys), where its records live and how long the audit is kept
+    /// (data and audit directories, audit rotation, the PIN file), which models it runs, and the
+    /// device kind (a body-worn device must never light a hit LED).
+    /// A PIN on a pole is a weaker credential than root on the device: a console user who could
+    /// point `upload.url` and `upload.ca` elsewhere would send the agency's hits to a server of
+    /// their choosing (and the outbox deletes what a server acknowledges). These change only
+    /// with `vigil config set` as root (provisioning), and a console `config revert previous`
+    /// that would touch them is refused as well.
+    public static func consoleMayChange(_ key: String) -> Bool {
+        let protected = ["sync.", "upload.", "keys.", "models.", "storage.audit_"]
+        let exact: Set<String> = ["device.data_dir", "device.kind", "console.pin_file", "console.tty"]
+        return !exact.contains(key) && !protected.contains { key.hasPrefix($0) }
+    }
+
     /// The schema entry for a flat key (`leds.chip`, `camera.1.fps`).
     public static func setting(for key: String) -> Setting? {
         if let s = byKey[key] { return s }

@@ -77,14 +77,21 @@ public final class ConfigWorkspace {
     }
     public var pending: [(key: String, old: ConfigValue?, new: ConfigValue?)] { active.diff(to: staged) }
 
-    /// Saves the staged document as the new version and makes it active.
+    /// Saves the staged document as the new version and makes it active. Refuses staged changes
+    /// to keys the console may not change (`ConfigSchema.consoleMayChange`), however they were
+    /// staged.
     public func commit() throws(ConfigError) -> (saved: ConfigDocument, previous: ConfigDocument) {
+        let blocked = pending.filter { !ConfigSchema.consoleMayChange($0.key) }
+        if !blocked.isEmpty {
+            throw ConfigError(blocked.map { ConfigIssue(file: path, line: 0, key: $0.key, message: Self.rootOnly) })
+        }
         let previous = active
         let saved = try ConfigStore.save(staged, to: path, header: "saved from the console")
         active = saved; staged = saved
         return (saved, previous)
     }
     public func revert() { staged = active }
+    static let rootOnly = "changed only by root on the device (`vigil config set`), not over the console: it decides where hits and lists go or what the device trusts"
     /// Stages the previous version (FILE.prev) for review and commit.
     public func stagePrevious() throws(ConfigError) {
         var prev = try ConfigStore.load(path + ".prev")
@@ -489,8 +496,14 @@ public final class ConsoleSession {
             } else {
                 emit(k + " = " + config.staged.display(k) + "\n")
             }
-        case "set" where args.count >= 4:
+        case "set" where args.count >= 4, "unset" where args.count == 3:
             let k = args[2]
+            if ConfigSchema.setting(for: k) != nil && !ConfigSchema.consoleMayChange(k) {
+                emit("error: \(k): \(ConfigWorkspace.rootOnly)\n")
+                record("config.refused", [("key", .string(k)), ("by", .string("console " + place))])
+                return
+            }
+            guard args[1] == "set" else { fallthrough }
             let v = args.dropFirst(3).joined(separator: " ")
             do throws(ConfigError) {
                 let old = config.staged.display(k)

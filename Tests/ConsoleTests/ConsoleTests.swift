@@ -33,16 +33,19 @@ struct FixedPIN: PINVerifier {
 final class Rig {
     let clock = ManualClock()
     let backend = FakeBackend()
-    let dir = tempDir()
+    let dir: String
     let audit: AuditLog
     let session: ConsoleSession
     var output: [UInt8] = []
     var configPath: String { dir + "/vigil.toml" }
 
-    init(pins: any PINVerifier = FixedPIN(pin: "480213"), withConfig: Bool = true) throws {
+    init(pins: any PINVerifier = FixedPIN(pin: "480213"), withConfig: Bool = true, dir given: String? = nil) throws {
+        dir = given ?? tempDir()
         audit = try AuditLog(directory: dir + "/audit")
         var workspace: ConfigWorkspace?
-        if withConfig {
+        if given != nil {
+            workspace = try ConfigWorkspace(path: dir + "/vigil.toml")
+        } else if withConfig {
             var doc = ConfigDocument.defaults
             try doc.set("camera.0.device", text: "/dev/video0")
             try ConfigStore.save(doc, to: dir + "/vigil.toml")
@@ -52,6 +55,9 @@ final class Rig {
                                  config: workspace, place: "test", now: clock.now())
         output += session.start(now: clock.now())
     }
+
+    /// A second session on the same directory (configuration and audit log), as after a restart.
+    convenience init(reusing other: Rig) throws { try self.init(dir: other.dir) }
 
     /// Types byte by byte, as a serial line delivers them.
     @discardableResult
@@ -337,17 +343,54 @@ func readUntil(_ fd: Int32, _ needle: String, timeout: Int32 = 10_000) -> String
     #expect(throws: SerialError.unsupportedBaud(1234)) { try SerialPort(path: "/dev/null", baud: 1234) }
 }
 
-/// Rules across keys are warnings while staging (a certificate and its key take two sets) and
-/// block the commit until fixed.
+/// Rules across keys are warnings while staging (a setting and the one it needs take two sets)
+/// and block the commit until fixed.
 @Test func crossKeyRulesBlockTheCommitNotTheSet() throws {
     let rig = try Rig()
     rig.type("480213\r")
-    #expect(rig.type("config set sync.client_cert /etc/vigil/tls.crt\r").contains("warning: sync.client_key: sync.client_cert and sync.client_key go together (commit refuses until fixed)"))
+    rig.type("config set leds.hit -1\r")
+    #expect(rig.type("config set leds.hit_enabled true\r").contains("warning: leds.hit_enabled: the hit LED is enabled but leds.hit names no line (commit refuses until fixed)"))
     let refused = rig.type("config commit\r")
-    #expect(refused.contains("go together") && refused.contains("nothing saved"))
+    #expect(refused.contains("names no line") && refused.contains("nothing saved"))
     #expect(try ConfigStore.load(rig.configPath).version == 1)
-    #expect(!rig.type("config set sync.client_key /etc/vigil/tls.key\r").contains("warning"))
+    #expect(!rig.type("config set leds.hit 2\r").contains("warning"))
     #expect(rig.type("config commit\r").contains("saved version 2"))
+}
+
+/// Where hits and lists go, whom the device trusts, where records live and which models run are
+/// root's to change, not the console's: a PIN must not be enough to send the agency's hits to
+/// another server. Refused at `config set`/`unset` (and audited), and at commit however staged
+/// (here: `config revert previous` to a file root has since changed).
+@Test func theConsoleCannotRedirectHitsOrChangeTrust() throws {
+    let rig = try Rig()
+    rig.type("480213\r")
+    for (key, value) in [("upload.url", "https://evil.example"), ("upload.ca", "/etc/ssl/certs/ca-certificates.crt"),
+                         ("sync.url", "https://evil.example"), ("keys.agency_public", "/tmp/k.pub"),
+                         ("models.embedder", "/tmp/m.onnx"), ("storage.audit_keep_files", "1"), ("device.data_dir", "/tmp/d"),
+                         ("console.pin_file", "/tmp/pin")] {
+        let out = rig.type("config set \(key) \(value)\r")
+        #expect(out.contains("error: \(key): changed only by root on the device"), "\(key): \(out)")
+    }
+    #expect(rig.type("config unset upload.url\r").contains("changed only by root"))
+    #expect(rig.type("config diff\r").contains("no staged changes"))
+    let refusals = ((try? rig.audit.tail(100)) ?? []).filter { $0.contains("\"event\":\"config.refused\"") }
+    #expect(refusals.count == 9)
+    // root changes the upload server (provisioning), saving version 2 with version 1 as .prev …
+    var doc = try ConfigStore.load(rig.configPath)
+    try doc.set("upload.url", text: "https://agency.example")
+    try doc.set("upload.ca", text: "/etc/vigil/agency-ca.crt")
+    try ConfigStore.save(doc, to: rig.configPath)
+    // … a console session started after that cannot stage its way back to the old server
+    let rig2 = try Rig(reusing: rig)
+    rig2.type("480213\r")
+    #expect(rig2.type("config revert previous\r").contains("2 change(s)"))
+    let out = rig2.type("config commit\r")
+    #expect(out.contains("upload.url: changed only by root") && out.contains("nothing saved"), "\(out)")
+    #expect(try ConfigStore.load(rig.configPath).string("upload.url") == "https://agency.example")
+    // settings a technician needs stay open
+    rig2.type("config revert\r")
+    #expect(rig2.type("config set detection.rate_hz 2.5\r").contains("staged"))
+    #expect(rig2.type("config commit\r").contains("saved version"))
 }
 
 final class ThreadBody: @unchecked Sendable {
