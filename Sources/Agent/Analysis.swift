@@ -161,6 +161,7 @@ public final class AnalysisLoop: @unchecked Sendable {
                 }
             }
             guard let m = matcher else { return }
+            for t in trackers.values { t.minSimilarity = max(0.5, m.threshold) }
             s.state.report("watchlist", health == .active(version: list.header.listVersion) ? .ok : .degraded, "\(health)")
             var line = "watchlist v\(list.header.listVersion) active, \(list.entries.count) entries, \(list.header.mode) mode, threshold \(m.threshold)"
             if let t = s.configuredThreshold, t < list.header.thresholdFloor {

@@ -41,7 +41,12 @@ public struct TrackInput: Sendable, Equatable {
 /// quality gate) must not split a track; the greedy order already prefers the right person.
 public final class FaceTracker {
     public let iouThreshold: Double
-    public let minSimilarity: Float
+    /// Set by the agent to the active list's threshold: "looks like the same person" must mean
+    /// as close as a match for the embedder in use. dlib's cosines between *different* people
+    /// are 0.77–0.91 on the project's photos (the same person in another photo: 0.94), so a
+    /// fixed 0.5 let a stranger standing nearby continue someone's track — and the person who
+    /// came back later got no new hit.
+    public var minSimilarity: Float
     public let maxAge: Duration
     /// The most live tracks kept; beyond it the longest-unseen tracks are dropped, so a crowd
     /// (or a detector gone wrong) cannot grow memory or the O(tracks × faces) matching cost.

@@ -39,6 +39,34 @@ struct TrackerTests {
         }
     }
 
+    /// Face embedders put different people close together (dlib: cosine 0.77–0.91 between
+    /// strangers in the project's photos). With likeness at the list's threshold, a stranger who
+    /// stands nearby while the person is away does not inherit the person's track, so the
+    /// person's return is a new appearance (and can be a new hit). With a lax 0.5 it would not be.
+    @Test func aSimilarLookingStrangerDoesNotContinueATrack() {
+        var g = SplitMix64(seed: 9)
+        let a = randomUnit(&g)
+        // b: cosine 0.88 with a
+        var r = randomUnit(&g)
+        let d = zip(r, a).reduce(0) { $0 + $1.0 * $1.1 }
+        for i in r.indices { r[i] -= d * a[i] }
+        let rn = r.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        let b = zip(a, r).map { 0.88 * $0 + (1 - 0.88 * 0.88).squareRoot() * $1 / rn }
+        for (likeness, sameTrack) in [(Float(0.5), true), (Float(0.93), false)] {
+            let tracker = FaceTracker()
+            tracker.minSimilarity = likeness
+            let home = Rect(x: 100, y: 100, width: 80, height: 80), nearby = Rect(x: 200, y: 100, width: 80, height: 80)
+            let first = tracker.update([TrackInput(box: home, embedding: a)], at: at(0))[0]
+            var f = 1
+            for _ in 1..<5 { _ = tracker.update([TrackInput(box: home, embedding: a)], at: at(200 * f)); f += 1 }
+            var strangerIDs = Set<Int>()
+            for _ in 0..<25 { strangerIDs.formUnion(tracker.update([TrackInput(box: nearby, embedding: b)], at: at(200 * f))); f += 1 }
+            let back = tracker.update([TrackInput(box: home, embedding: a)], at: at(200 * f))[0]
+            #expect((back == first) == sameTrack, "likeness \(likeness): first \(first), back \(back)")
+            #expect(strangerIDs.contains(first) == sameTrack)
+        }
+    }
+
     @Test func aFastFaceIsFollowedByMotionAndLikeness() {
         // 60 px per detection with an 80 px box: consecutive boxes barely overlap (IoU 0.14).
         var g = SplitMix64(seed: 2)
