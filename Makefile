@@ -16,7 +16,7 @@ VM_REF := "$$BIN/vigil-vmtest" make-reference --out "$$OUT/mjpeg-ref" --count 8 
 help:
 	@echo "make demo      set up, build, run the agent on a clip: sync, match, seal, upload, open the hits (no camera needed)"
 	@echo "make test      set up, build, run unit tests and the kernel-level VM tests"
-	@echo "make test-vm   only the kernel-level tests (qemu: vivid, v4l2loopback)"
+	@echo "make test-vm   only the kernel-level tests (qemu: vivid, v4l2loopback, gpio-sim, serial console, the agent end to end)"
 	@echo "make test-sync watchlist sync against a real nginx (HTTPS, client certs, resume, refusals)"
 	@echo "make test-hits hit upload against a real nginx (faults, kill -9 runs, disk full, egress)"
 	@echo "make test-agent the agent end to end (vigil run, sync, upload, privacy scan) and install.sh"
