@@ -21,6 +21,8 @@ let package = Package(
         // A C-ABI shared library so benchmarks can call Vigil's code from the same process as the
         // Python peer (alternating runs, one process): see bench/.
         .library(name: "VigilBench", type: .dynamic, targets: ["VigilBench"]),
+        // libFuzzer harnesses for every parser of outside bytes (Tests/fuzz/run.sh).
+        .executable(name: "VigilFuzz", targets: ["VigilFuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -142,6 +144,15 @@ let package = Package(
             name: "vigil-vmtest",
             dependencies: ["VigilCore", "Capture", "Imaging", "Pipeline"]),
 
+        // Fuzzing (Tests/fuzz/): one executable, the harness picked by $VIGIL_FUZZ_TARGET. Built with
+        // -sanitize=fuzzer -DVIGIL_FUZZ by Tests/fuzz/run.sh; a normal build replays files.
+        .executableTarget(
+            name: "VigilFuzz",
+            dependencies: [
+                "VigilCore", "Imaging", "Inference", "Watchlist", "Hits", "Config", "Console", "Audit",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]),
+
         // MARK: tests
         .testTarget(name: "VigilCoreTests", dependencies: ["VigilCore", "VigilTestSupport"]),
         .testTarget(name: "CaptureTests", dependencies: ["Capture", "VigilTestSupport", "Imaging"]),
@@ -158,7 +169,7 @@ let package = Package(
         .testTarget(name: "ConsoleTests", dependencies: ["Console", "Config", "Audit", "VigilTestSupport"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "VigilTestSupport"]),
         .testTarget(name: "ProvisioningTests", dependencies: [
-            "Provisioning", "VigilTestSupport", .product(name: "Crypto", package: "swift-crypto"),
+            "Provisioning", "PinnedTLS", "VigilTestSupport", .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "X509", package: "swift-certificates"),
         ]),
         .testTarget(name: "AccuracyTests", dependencies: ["Faces", "Pipeline", "Inference", "FastKernels", "VigilTestSupport"]),

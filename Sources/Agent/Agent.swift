@@ -247,6 +247,7 @@ public final class VigilAgent: @unchecked Sendable {
         options.log("vigil: console on \(tty) at \(settings.baud) baud")
         let backend = DeviceConsoleBackend(config: config, audit: audit, leds: leds, ledError: ledError)
         backend.agent = state
+        backend.clock = clock
         backend.counters = counters
         let session = ConsoleSession(options: .init(settings, deviceName: config.string("device.id") ?? "vigil"),
                                      pins: PINFileVerifier(path: settings.pinFile), backend: backend, audit: audit,
@@ -275,7 +276,7 @@ public final class VigilAgent: @unchecked Sendable {
                            store: layout.watchlist, authorityKey: pub, embedderModel: model)
         if let k = config.int("sync.max_kbps"), k > 0 { c.bandwidth = Int(k) * 1000 / 8 }
         let window = DailyWindow(config.string("sync.window") ?? "01:00-05:00") ?? DailyWindow("01:00-05:00")!
-        return SyncService(config: c, window: window, state: state, audit: audit, log: options.log)
+        return SyncService(config: c, window: window, state: state, audit: audit, clock: clock, log: options.log)
     }
 }
 
@@ -334,6 +335,7 @@ struct SyncService: Service {
     let window: DailyWindow
     let state: AgentState
     let audit: AuditLog?
+    let clock: TrustedClock
     let log: @Sendable (String) -> Void
 
     func localMinute() -> Int {
@@ -355,7 +357,7 @@ struct SyncService: Service {
                     first = false
                     state.report("sync", .degraded, "sync running")
                     let result: Result<SyncOutcome, SyncError>
-                    do throws(SyncError) { result = .success(try await syncWatchlist(config) { line in log("vigil: sync: " + line) }) } catch {
+                    do throws(SyncError) { result = .success(try await syncWatchlist(config, log: { line in log("vigil: sync: " + line) }, now: { [clock] in clock.failSafeNow() })) } catch {
                         result = .failure(error)
                     }
                     auditSync(audit, result, by: "agent")

@@ -66,6 +66,13 @@ public final class DeviceConsoleBackend: ConsoleBackend, @unchecked Sendable {
     /// The running agent's state and counters (nil when the console runs on its own).
     public var agent: AgentState?
     public var counters: Counters?
+    /// The agent's clock: list validity is judged by its fail-safe time (wall time otherwise,
+    /// for the standalone `vigil console`).
+    public var clock: TrustedClock?
+    var failSafeNow: @Sendable () -> Int64 {
+        let c = clock
+        return { c?.failSafeNow() ?? Int64(time(nil)) }
+    }
     /// Applies committed settings to the running agent (nil standalone).
     public var onCommit: ((ConfigDocument) -> [String])?
 
@@ -113,7 +120,7 @@ public final class DeviceConsoleBackend: ConsoleBackend, @unchecked Sendable {
                 return (nil, nil, nil, "keys.authority_public / models.embedder not set")
             }
             let store = try WatchlistStore(directory: layout.watchlist, authority: try AuthorityPublicKey(file: pub),
-                                           embedder: try EmbedderIdentity(modelFile: model))
+                                           embedder: try EmbedderIdentity(modelFile: model), now: failSafeNow)
             let (list, health) = store.load()
             return (health, list, store, nil)
         } catch {
@@ -261,7 +268,7 @@ public final class DeviceConsoleBackend: ConsoleBackend, @unchecked Sendable {
         let done = DispatchSemaphore(value: 0)
         Task {
             do throws(SyncError) {
-                box.result = .success(try await syncWatchlist(c) { line in box.lines.append(line) })
+                box.result = .success(try await syncWatchlist(c, log: { line in box.lines.append(line) }, now: failSafeNow))
             } catch { box.result = .failure(error) }
             done.signal()
         }

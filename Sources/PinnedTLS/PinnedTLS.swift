@@ -1,5 +1,8 @@
 // What the device's two HTTPS clients (watchlist sync, hit upload) share: their `key = value`
 // configuration files and a TLS configuration that trusts only a pinned CA.
+#if canImport(Glibc)
+import Glibc
+#endif
 import NIOSSL
 import VigilCore
 
@@ -44,6 +47,15 @@ public func pinnedClientTLS(caFile: String, clientCertificate: String?, clientKe
         do { chain = try NIOSSLCertificate.fromPEMFile(cert) } catch { throw ConfigFileError("\(cert): cannot load the client certificate") }
         guard !chain.isEmpty else { throw ConfigFileError("\(cert): no certificate in the file") }
         tls.certificateChain = chain.map { .certificate($0) }
+        // the same rule as every other private key of the device: only its owner may read it,
+        // and a symlink could point anywhere
+        var st = stat()
+        if lstat(key, &st) == 0 {
+            if (st.st_mode & S_IFMT) == S_IFLNK { throw ConfigFileError("\(key): the client key is a symlink; refusing it") }
+            if st.st_mode & 0o077 != 0 {
+                throw ConfigFileError("\(key): the client key is readable by others (mode \(String(st.st_mode & 0o777, radix: 8))); chmod 600 it")
+            }
+        }
         do { tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)) } catch {
             throw ConfigFileError("\(key): cannot load the client key")
         }

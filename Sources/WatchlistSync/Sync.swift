@@ -153,9 +153,14 @@ public enum SyncOutcome: Sendable, Equatable {
 // MARK: the sync
 
 /// One sync run. `log` receives progress lines (retries, resumes); nothing secret.
-public func syncWatchlist(_ config: SyncConfig, log: @escaping @Sendable (String) -> Void = { _ in }) async throws(SyncError) -> SyncOutcome {
+///
+/// `now` judges the new list's validity (issued, expires): the agent passes its fail-safe time
+/// (the latest wall time it has seen), so a device whose clock runs behind cannot install a list
+/// that has already expired.
+public func syncWatchlist(_ config: SyncConfig, log: @escaping @Sendable (String) -> Void = { _ in },
+                          now: @escaping @Sendable () -> Int64 = { Int64(time(nil)) }) async throws(SyncError) -> SyncOutcome {
     do {
-        return try await Syncer(config: config, log: log).run()
+        return try await Syncer(config: config, log: log, now: now).run()
     } catch let e as SyncError {
         throw e
     } catch {
@@ -198,6 +203,7 @@ func reasons(in text: String) -> String {
 struct Syncer {
     let config: SyncConfig
     let log: @Sendable (String) -> Void
+    let now: @Sendable () -> Int64
 
     var stagingDirectory: String { config.store + "/staging" }
 
@@ -208,7 +214,7 @@ struct Syncer {
         do {
             authority = try AuthorityPublicKey(file: config.authorityKey)
             store = try WatchlistStore(directory: config.store, authority: authority,
-                                       embedder: try EmbedderIdentity(modelFile: config.embedderModel))
+                                       embedder: try EmbedderIdentity(modelFile: config.embedderModel), now: now)
         } catch let e as WatchlistError { throw SyncError.store(e) } catch let e as FileError { throw SyncError.store(.storage(e)) }
         let tls = try makeTLS()
 

@@ -6,6 +6,7 @@ import Glibc
 import Musl
 #endif
 import Crypto
+import PinnedTLS
 import Provisioning
 import Testing
 import VigilCore
@@ -375,6 +376,26 @@ private struct Fixture {
             return "\(e)".contains("permissions 644")
         }
         #expect(f.nothingInstalled)
+    }
+
+    /// Sync and upload load the same key: they apply the same rule (owner-only, no symlink)
+    /// before TLS ever uses it, not only `install-cert`.
+    @Test func syncAndUploadRefuseATLSKeyOthersCanRead() throws {
+        let f = try Fixture()
+        defer { removeTree(f.dir) }
+        let certFile = f.dir + "/client.pem"
+        try write(certFile, try f.ca.sign(f.csr))
+        #expect(throws: Never.self) { try pinnedClientTLS(caFile: f.caFile, clientCertificate: certFile, clientKey: f.files.tlsKey) }
+        chmod(f.files.tlsKey, 0o640)
+        #expect { try pinnedClientTLS(caFile: f.caFile, clientCertificate: certFile, clientKey: f.files.tlsKey) } throws: { e in
+            "\(e)".contains("readable by others (mode 640)")
+        }
+        chmod(f.files.tlsKey, 0o600)
+        let link = f.dir + "/key-link.pem"
+        symlink(f.files.tlsKey, link)
+        #expect { try pinnedClientTLS(caFile: f.caFile, clientCertificate: certFile, clientKey: link) } throws: { e in
+            "\(e)".contains("symlink")
+        }
     }
 
     @Test func refusesWithoutAProvisionedKey() throws {
