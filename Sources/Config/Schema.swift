@@ -173,14 +173,15 @@ public enum ConfigSchema {
     /// Keys the serial console may not change: where hits and lists travel and whom the device
     /// trusts (sync, upload, keys), where its records live and how long the audit is kept
     /// (data and audit directories, audit rotation, the PIN file), which models it runs, and the
-    /// device kind (a body-worn device must never light a hit LED).
+    /// device kind (a body-worn device must never light a hit LED), and the console's own lockout
+    /// (a PIN holder must not weaken the guessing limit for whoever tries next).
     /// A PIN on a pole is a weaker credential than root on the device: a console user who could
     /// point `upload.url` and `upload.ca` elsewhere would send the agency's hits to a server of
     /// their choosing (and the outbox deletes what a server acknowledges). These change only
     /// with `vigil config set` as root (provisioning), and a console `config revert previous`
     /// that would touch them is refused as well.
     public static func consoleMayChange(_ key: String) -> Bool {
-        let protected = ["sync.", "upload.", "keys.", "models.", "storage.audit_"]
+        let protected = ["sync.", "upload.", "keys.", "models.", "storage.audit_", "console.lockout_"]
         let exact: Set<String> = ["device.data_dir", "device.kind", "console.pin_file", "console.tty"]
         return !exact.contains(key) && !protected.contains { key.hasPrefix($0) }
     }

@@ -367,14 +367,14 @@ func readUntil(_ fd: Int32, _ needle: String, timeout: Int32 = 10_000) -> String
     for (key, value) in [("upload.url", "https://evil.example"), ("upload.ca", "/etc/ssl/certs/ca-certificates.crt"),
                          ("sync.url", "https://evil.example"), ("keys.agency_public", "/tmp/k.pub"),
                          ("models.embedder", "/tmp/m.onnx"), ("storage.audit_keep_files", "1"), ("device.data_dir", "/tmp/d"),
-                         ("console.pin_file", "/tmp/pin")] {
+                         ("console.pin_file", "/tmp/pin"), ("console.lockout_failures", "20")] {
         let out = rig.type("config set \(key) \(value)\r")
         #expect(out.contains("error: \(key): changed only by root on the device"), "\(key): \(out)")
     }
     #expect(rig.type("config unset upload.url\r").contains("changed only by root"))
     #expect(rig.type("config diff\r").contains("no staged changes"))
     let refusals = ((try? rig.audit.tail(100)) ?? []).filter { $0.contains("\"event\":\"config.refused\"") }
-    #expect(refusals.count == 9)
+    #expect(refusals.count == 10)
     // root changes the upload server (provisioning), saving version 2 with version 1 as .prev …
     var doc = try ConfigStore.load(rig.configPath)
     try doc.set("upload.url", text: "https://agency.example")
