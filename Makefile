@@ -9,9 +9,10 @@ VENV := $(REPO)/.venv
 PY := $(VENV)/bin/python
 SYSPY ?= python3
 FUZZ_SECONDS ?= 30
+CUTS ?= 50
 VM_REF := "$$BIN/vigil-vmtest" make-reference --out "$$OUT/mjpeg-ref" --count 8 --size 640x480
 
-.PHONY: setup models optests build build-release demo test test-unit test-vm test-sync test-hits test-agent test-arm64 bench eval clean help
+.PHONY: setup models optests build build-release demo test test-unit test-vm test-sync test-hits test-agent test-arm64 test-powercut bench eval clean help
 
 help:
 	@echo "make demo      set up, build, run the agent on a clip: sync, match, seal, upload, open the hits (no camera needed)"
@@ -20,6 +21,7 @@ help:
 	@echo "make test-sync watchlist sync against a real nginx (HTTPS, client certs, resume, refusals)"
 	@echo "make test-hits hit upload against a real nginx (faults, kill -9 runs, disk full, egress)"
 	@echo "make test-agent the agent end to end (vigil run, sync, upload, privacy scan) and install.sh"
+	@echo "make test-powercut  50 power cuts in the VM while hits are sealed and a list installed (CUTS=N)"
 	@echo "make bench     side-by-side benchmarks (release build)"
 	@echo "make models    download, convert, quantize the face models into models/ (part of setup)"
 	@echo "make eval      accuracy evaluation on ../shared/testdata (when present)"
@@ -114,6 +116,11 @@ test-agent: setup
 	swift build -c release --product vigil
 	bash Tests/agent/run.sh --bin $(REPO)/.build/release
 	bash board/test-install.sh --binary $(REPO)/.build/release/vigil
+
+# ---- power cuts: qemu killed 50 times while hits are sealed and a watchlist installed (~20 min) ----
+test-powercut: setup
+	swift build -c release --product vigil
+	bash Tests/vm/powercut.sh --bin $(REPO)/.build/release --cuts $(CUTS)
 
 # ---- arm64: cross-compiled C kernels run under qemu-user (Tests/arm64/run.sh) ---------------
 test-arm64: setup

@@ -20,12 +20,19 @@ import VigilCore
 }
 
 /// An append-only audit log in a directory: `audit.log` plus rotated `audit-<first seq>.log`.
-/// Thread-safe: appends from any thread are serialised, so sequence numbers are unique and
-/// contiguous and the chain never forks. One process should own a directory (there is no
-/// cross-process lock: the agent is the only writer on the device).
+/// Thread-safe and process-safe: appends from any thread are serialised by a mutex, and appends
+/// from different processes (the agent, and root's `vigil watchlist install --audit-dir …` or a
+/// standalone console on the same directory) by an advisory lock on `<dir>/.lock`; under it each
+/// writer first re-reads the head if another process appended or rotated since, so sequence
+/// numbers stay unique and contiguous and the chain never forks. (Found by the power-cut test:
+/// two processes appending to one log interleaved their sequence numbers.)
 public final class AuditLog: Sendable {
     struct State {
         var fd: Int32 = -1
+        /// The inode of the `audit.log` that `fd` and `fileBytes` describe (0: none yet).
+        var ino: UInt64 = 0
+        /// `<dir>/.lock`, flock'ed around every append (-1 if it could not be opened).
+        var lockFD: Int32 = -1
         var fileBytes = 0
         /// The seq of the first record in the current `audit.log` (names it when it is rotated).
         var firstSeqInFile: UInt64?
@@ -64,6 +71,31 @@ public final class AuditLog: Sendable {
         if mkdir(directory, 0o750) != 0 && errno != EEXIST {
             throw .file(FileError(path: directory, operation: "create directory", errno: .current))
         }
+        s.lockFD = open(directory + "/.lock", O_RDONLY | O_CREAT | O_CLOEXEC, 0o660)
+        let lockFD = s.lockFD
+        let dropped = try Self.locked(lockFD) { () throws(AuditError) -> Int in try Self.loadHead(directory, &s) }
+        state = Mutex(s)
+        if dropped > 0 {
+            try append("audit.recovered", [("file", .string(auditCurrentFileName)), ("dropped_bytes", .int(Int64(dropped))),
+                                           ("reason", "partial last line (interrupted write)")])
+        }
+    }
+
+    /// Runs `body` holding the cross-process lock (no lock if the lock file could not be opened:
+    /// auditing must not stop because of it).
+    static func locked<T>(_ fd: Int32, _ body: () throws(AuditError) -> T) throws(AuditError) -> T {
+        if fd >= 0 { while flock(fd, LOCK_EX) != 0 && errno == EINTR {} }
+        defer { if fd >= 0 { _ = flock(fd, LOCK_UN) } }
+        return try body()
+    }
+
+    /// Reads the chain's head from disk into `s` (closing a descriptor that may point at a file
+    /// another process rotated away): the last complete line of `audit.log`, or of the newest
+    /// rotated file when `audit.log` is empty or absent. A partial last line — only a power cut
+    /// or a killed writer leaves one — is cut off; returns how many bytes were dropped.
+    static func loadHead(_ directory: String, _ s: inout State) throws(AuditError) -> Int {
+        if s.fd >= 0 { close(s.fd); s.fd = -1 }
+        s.ino = 0; s.fileBytes = 0; s.firstSeqInFile = nil; s.lastSeq = 0; s.lastHash = auditZeroHash
         let path = directory + "/" + auditCurrentFileName
         var dropped = 0
         if let bytes = try readIfExists(path) {
@@ -73,6 +105,8 @@ public final class AuditLog: Sendable {
                 try Self.truncate(path, to: bytes.count - partial.count)
             }
             s.fileBytes = bytes.count - partial.count
+            var st = stat()
+            if stat(path, &st) == 0 { s.ino = UInt64(st.st_ino) }
             if let last = lines.last {
                 guard let rec = parseAuditRecord(last).record else {
                     throw .unreadableHead(path: path, line: lines.count, reason: parseAuditRecord(last).error)
@@ -97,16 +131,13 @@ public final class AuditLog: Sendable {
                 }
             }
         }
-        state = Mutex(s)
-        if dropped > 0 {
-            try append("audit.recovered", [("file", .string(auditCurrentFileName)), ("dropped_bytes", .int(Int64(dropped))),
-                                           ("reason", "partial last line (interrupted write)")])
-        }
+        return dropped
     }
 
     deinit {
         state.withLock { s in
             if s.fd >= 0 { close(s.fd); s.fd = -1 }
+            if s.lockFD >= 0 { close(s.lockFD); s.lockFD = -1 }
         }
     }
 
@@ -131,21 +162,39 @@ public final class AuditLog: Sendable {
         let now = wallClock()
         let time = auditTimestamp(seconds: now.seconds, nanos: now.nanos)
         return try state.withLock { (s: inout State) throws(AuditError) -> UInt64 in
-            let seq = s.lastSeq + 1
-            let line = formatRecord(seq: seq, time: time, monoNanos: MonotonicInstant.now().nanoseconds,
-                                    event: event, fields: fields, prev: s.lastHash)
-            var bytes = Array(line.utf8)
-            let hash = auditLineHash(bytes)
-            bytes.append(0x0A)
-            if s.fileBytes > 0 && s.fileBytes + bytes.count > maxFileBytes { try rotate(&s) }
-            if s.fd < 0 { try openCurrent(&s) }
-            try writeRecord(&s, bytes)
-            s.fileBytes += bytes.count
-            if s.firstSeqInFile == nil { s.firstSeqInFile = seq }
-            s.lastSeq = seq
-            s.lastHash = hash
-            return seq
+            try Self.locked(s.lockFD) { () throws(AuditError) -> UInt64 in
+                // another process may have appended or rotated since this one last wrote
+                var st = stat()
+                let exists = stat(currentPath, &st) == 0
+                if !exists || UInt64(st.st_ino) != s.ino || Int(st.st_size) != s.fileBytes {
+                    let dropped = try Self.loadHead(directory, &s)
+                    if dropped > 0 {
+                        try appendLocked(&s, time, "audit.recovered", [("file", .string(auditCurrentFileName)), ("dropped_bytes", .int(Int64(dropped))),
+                                                                         ("reason", "partial last line (interrupted write)")])
+                    }
+                }
+                return try appendLocked(&s, time, event, fields)
+            }
         }
+    }
+
+    /// The append itself, with the mutex and the file lock held.
+    @discardableResult
+    func appendLocked(_ s: inout State, _ time: String, _ event: String, _ fields: [(String, AuditValue)]) throws(AuditError) -> UInt64 {
+        let seq = s.lastSeq + 1
+        let line = formatRecord(seq: seq, time: time, monoNanos: MonotonicInstant.now().nanoseconds,
+                                event: event, fields: fields, prev: s.lastHash)
+        var bytes = Array(line.utf8)
+        let hash = auditLineHash(bytes)
+        bytes.append(0x0A)
+        if s.fileBytes > 0 && s.fileBytes + bytes.count > maxFileBytes { try rotate(&s) }
+        if s.fd < 0 { try openCurrent(&s) }
+        try writeRecord(&s, bytes)
+        s.fileBytes += bytes.count
+        if s.firstSeqInFile == nil { s.firstSeqInFile = seq }
+        s.lastSeq = seq
+        s.lastHash = hash
+        return seq
     }
 
     /// The last `n` records (complete lines, oldest first), across rotated files if needed.
@@ -174,7 +223,7 @@ public final class AuditLog: Sendable {
         let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
         guard fd >= 0 else { throw .file(FileError(path: path, operation: "open for append", errno: .current)) }
         var st = stat()
-        s.fileBytes = fstat(fd, &st) == 0 ? Int(st.st_size) : s.fileBytes
+        if fstat(fd, &st) == 0 { s.fileBytes = Int(st.st_size); s.ino = UInt64(st.st_ino) }
         s.fd = fd
         if !existed {
             // The new file's directory entry must survive a power cut as much as its records.
@@ -225,6 +274,7 @@ public final class AuditLog: Sendable {
         do throws(FileError) { try syncDirectory(containing: path) } catch { throw .file(error) }
         s.fileBytes = 0
         s.firstSeqInFile = nil
+        s.ino = 0
         let rotated = try listRotatedFiles(directory)
         if rotated.count > keepFiles {
             for old in rotated.prefix(rotated.count - keepFiles) {

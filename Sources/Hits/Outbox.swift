@@ -4,6 +4,7 @@
 //   <dir>/<sequence, 20 digits>-<uuid>.hit     a sealed record (mode 0600)
 //   <dir>/sequence                              the next sequence number (written before use)
 //   <dir>/.tmp-*                                a record being written; removed at open (crash)
+//   <dir>/sequence.tmp                          the sequence file being replaced; removed at open
 //
 // Full outbox policy (documented in the README): hits are never dropped. When a new record would
 // exceed the capacity, it is first sealed again without its face crop (the crop is optional
@@ -60,7 +61,9 @@ public final class Outbox: @unchecked Sendable {
             throw .storage(FileError(path: directory, operation: "create directory", errno: .current))
         }
         // A crash mid-write leaves only a temp file: it never became a record, so it is removed.
-        for name in try names() where name.hasPrefix(".tmp-") { unlink(directory + "/" + name) }
+        // records being written, and the sequence file's own temp file (writeFileAtomically),
+        // left by a crash or power cut
+        for name in try names() where name.hasPrefix(".tmp-") || name == "sequence.tmp" { unlink(directory + "/" + name) }
     }
 
     /// Every file name in the outbox directory (records, the sequence file, temp files).

@@ -51,7 +51,7 @@ extension Vigil.HitsCommand {
                     var names: [String] = []
                     while let e = readdir(d) {
                         let n = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-                        if !n.hasPrefix(".") && n != "sequence" { names.append(n) }
+                        if !n.hasPrefix(".") && n != "sequence" && !n.hasSuffix(".tmp") { names.append(n) }  // an outbox copy: skip its bookkeeping
                     }
                     closedir(d)
                     files += names.sorted().map { p + "/" + $0 }
@@ -92,12 +92,15 @@ extension Vigil.HitsCommand {
         @Option(name: .customLong("device-key"), help: "Device private key.") var deviceKey: String
         @Option(name: .customLong("agency-pub"), help: "Agency public key.") var agencyPub: String
         @Option(help: "Crop bytes per record (synthetic).") var crop: Int = 0
+        @Option(name: .customLong("audit-dir"), help: "Also append a `hit` audit record per seal, with the audit head in the record (as the agent does).")
+        var auditDir: String?
 
         func run() throws {
             do {
                 let device = try DeviceSigningKey(file: deviceKey)
                 let agency = try AgencyPublicKey(file: agencyPub)
                 let box = try Outbox(directory: outbox, capacityBytes: capacity)
+                let audit = try auditDir.map { try AuditLog(directory: $0) }
                 for i in 0..<count {
                     var ts = timespec()
                     clock_gettime(CLOCK_REALTIME, &ts)
@@ -106,10 +109,13 @@ extension Vigil.HitsCommand {
                     entry[0] = UInt8(i & 0xff); entry[1] = UInt8((i >> 8) & 0xff); entry[15] = 0xE7
                     let body = HitBody(captureWallMillis: ms, captureMonotonicNanos: MonotonicInstant.now().nanoseconds, cameraID: "cam0",
                                        watchlistVersion: 1, entryID: entry, score: 0.95, threshold: 0.93, embedderID: "dlib_resnet_int8",
-                                       quality: 0.8, box: [10, 20, 64, 80], mode: .investigative, auditHead: [UInt8](repeating: 0xA5, count: 32),
+                                       quality: 0.8, box: [10, 20, 64, 80], mode: .investigative, auditHead: audit?.head.hash ?? [UInt8](repeating: 0xA5, count: 32),
                                        crop: [UInt8](repeating: 0xD8, count: crop))
                     let item = try box.record(body, device: device, agency: agency, nowMillis: ms)
+                    _ = try audit?.append("hit", [("id", .string(item.id))])
+                    // flushed at once: a power-cut test counts only what was reported sealed
                     print("sealed \(item.id) seq \(item.sequence) \(item.size) bytes")
+                    fflush(nil)
                 }
             } catch { throw fail("\(error)") }
         }

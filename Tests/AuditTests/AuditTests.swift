@@ -15,7 +15,7 @@ func listDir(_ path: String) -> [String] {
     var names: [String] = []
     while let e = readdir(d) {
         let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        if name != "." && name != ".." { names.append(name) }
+        if name != "." && name != ".." && name != ".lock" { names.append(name) }  // .lock: the writers' lock
     }
     closedir(d)
     return names.sorted()
@@ -197,6 +197,44 @@ struct ChainTests {
         #expect(seqs.sorted() == Array(1...400))
         let r = try verifyAuditLog(directory: dir)
         #expect(r.isIntact && r.records == 400)
+    }
+}
+
+@Suite("Audit log: several processes")
+struct MultiWriterTests {
+    /// Two writers on one directory (the agent, and root running `vigil watchlist install
+    /// --audit-dir` meanwhile) — here two `AuditLog`s in one process: each has its own state and
+    /// its own descriptor of the lock file, as two processes would. Found by the power-cut test,
+    /// where the two interleaved their sequence numbers; now the chain stays one chain, across
+    /// rotations done by either.
+    @Test func twoWritersKeepOneChain() async throws {
+        let dir = tempDir() + "/audit"
+        defer { cleanup(dir) }
+        let a = try AuditLog(directory: dir, maxFileBytes: 8192, keepFiles: 100, wallClock: fixedClock)
+        let b = try AuditLog(directory: dir, maxFileBytes: 8192, keepFiles: 100, wallClock: fixedClock)
+        try a.append("agent.start")
+        try b.append("watchlist.install")
+        try a.append("hit")
+        #expect(a.lastSequence == 3 && b.lastSequence == 2)   // b learns of a's append at its next one
+        let seqs = try await withThrowingTaskGroup(of: [UInt64].self) { group in
+            for (k, log) in [a, b].enumerated() {
+                group.addTask {
+                    var mine: [UInt64] = []
+                    for i in 0..<150 { mine.append(try log.append("w\(k)", [("i", .int(Int64(i)))])) }
+                    return mine
+                }
+            }
+            var all: [UInt64] = []
+            for try await part in group { all += part }
+            return all
+        }
+        #expect(seqs.sorted() == Array(4...303))
+        let r = try verifyAuditLog(directory: dir)
+        #expect(r.isIntact && r.records == 303 && r.files > 2, "\(r.problems)")
+        // a third writer opened afterwards continues the same chain
+        let c = try AuditLog(directory: dir, maxFileBytes: 8192, keepFiles: 100, wallClock: fixedClock)
+        #expect(try c.append("agent.stop") == 304)
+        #expect(try verifyAuditLog(directory: dir).isIntact)
     }
 }
 

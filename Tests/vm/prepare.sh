@@ -20,8 +20,9 @@ REPO=$(cd "$HERE/../.." && pwd)
 CACHE=${VIGIL_VM_CACHE:-$REPO/.cache/vm}
 
 # Modules the guest needs, by name; modprobe --show-depends adds their dependencies in load order.
-# (configfs: gpio-sim is configured through it; /init creates the chip.)
-LOAD_MODULES="virtio_pci 9pnet_virtio 9p configfs vivid v4l2loopback gpio-sim"
+# (configfs: gpio-sim is configured through it; /init creates the chip. virtio_blk + ext4: the
+# power-cut test's disk, Tests/vm/powercut.py; crc32c_generic is ext4's soft dependency.)
+LOAD_MODULES="virtio_pci 9pnet_virtio 9p configfs vivid v4l2loopback gpio-sim crc32c_generic virtio_blk ext4"
 # Out-of-tree modules: each NAME here needs a build_NAME function below (dashes -> underscores)
 # that leaves NAME.ko in $1.
 EXTRA_MODULES="v4l2loopback gpio-sim"
