@@ -8,11 +8,12 @@ STAMPS := $(CACHE)/stamps
 VENV := $(REPO)/.venv
 PY := $(VENV)/bin/python
 SYSPY ?= python3
-FUZZ_SECONDS ?= 30
+FUZZ_SECONDS ?= 600
+FUZZ_SMOKE_SECONDS ?= 30
 CUTS ?= 50
 VM_REF := "$$BIN/vigil-vmtest" make-reference --out "$$OUT/mjpeg-ref" --count 8 --size 640x480
 
-.PHONY: setup models optests build build-release demo test test-unit test-vm test-sync test-hits test-agent test-arm64 test-powercut bench eval clean help
+.PHONY: setup models optests build build-release demo test test-unit test-vm test-sync test-hits test-agent test-arm64 test-powercut fuzz bench eval clean help
 
 help:
 	@echo "make demo      set up, build, run the agent on a clip: sync, match, seal, upload, open the hits (no camera needed)"
@@ -21,6 +22,7 @@ help:
 	@echo "make test-sync watchlist sync against a real nginx (HTTPS, client certs, resume, refusals)"
 	@echo "make test-hits hit upload against a real nginx (faults, kill -9 runs, disk full, egress)"
 	@echo "make test-agent the agent end to end (vigil run, sync, upload, privacy scan) and install.sh"
+	@echo "make fuzz      libFuzzer on every parser of outside bytes, FUZZ_SECONDS per target (default 600)"
 	@echo "make test-powercut  50 power cuts in the VM while hits are sealed and a list installed (CUTS=N)"
 	@echo "make bench     side-by-side benchmarks (release build)"
 	@echo "make models    download, convert, quantize the face models into models/ (part of setup)"
@@ -91,6 +93,7 @@ test: build optests
 	bash Tests/agent/run.sh
 	bash board/test-install.sh
 	bash Tests/arm64/run.sh
+	bash Tests/fuzz/run.sh --seconds $(FUZZ_SMOKE_SECONDS)
 	$(MAKE) --no-print-directory test-vm
 
 # ---- kernel-level tests -----------------------------------------------------------------------
@@ -116,6 +119,10 @@ test-agent: setup
 	swift build -c release --product vigil
 	bash Tests/agent/run.sh --bin $(REPO)/.build/release
 	bash board/test-install.sh --binary $(REPO)/.build/release/vigil
+
+# ---- fuzzing: every parser of outside bytes under libFuzzer (Tests/fuzz; `make test` runs 30 s each) --
+fuzz: setup
+	bash Tests/fuzz/run.sh --seconds $(FUZZ_SECONDS)
 
 # ---- power cuts: qemu killed 50 times while hits are sealed and a watchlist installed (~20 min) ----
 test-powercut: setup

@@ -48,10 +48,12 @@ struct Planner {
         func dequantized() -> [Float] {
             let n = ints.count
             guard let axis, scales.count > 1 else {
-                return ints.map { Float($0 - zeroPoints[0]) * scales[0] }
+                // in Int64: an int32 value minus an int32 zero point can overflow Int32 (found by
+                // the ONNX fuzzer: Tests/fuzz/regressions/onnx/planner-dequantized-int32-overflow.onnx)
+                return ints.map { Float(Int64($0) - Int64(zeroPoints[0])) * scales[0] }
             }
             let inner = tensor.dims[(axis + 1)...].reduce(1, *), ch = tensor.dims[axis]
-            return (0..<n).map { i in let c = (i / inner) % ch; return Float(ints[i] - zeroPoints[c]) * scales[c] }
+            return (0..<n).map { i in let c = (i / inner) % ch; return Float(Int64(ints[i]) - Int64(zeroPoints[c])) * scales[c] }
         }
     }
 

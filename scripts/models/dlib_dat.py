@@ -30,6 +30,7 @@ class DatReader:
         self.p = 0
 
     def byte(self) -> int:
+        if self.p >= len(self.b): raise ValueError(f"truncated: no byte at {self.p}")  # noqa: E701
         v = self.b[self.p]
         self.p += 1
         return v
@@ -46,6 +47,7 @@ class DatReader:
     def real(self) -> float:
         m = self.int()
         e = self.int()
+        if e > 1023: raise ValueError(f"real exponent {e} beyond float range at {self.p}")  # noqa: E701
         return float(m) * 2.0 ** e
 
     def boolean(self) -> bool:
@@ -66,6 +68,7 @@ class DatReader:
             raise ValueError(f"tensor version {ver} at {self.p}")
         shape = tuple(self.int() for _ in range(4))
         count = int(np.prod(shape))
+        if not 0 <= count <= (len(self.b) - self.p) // 4: raise ValueError(f"tensor of {count} floats at {self.p}")  # noqa: E701
         arr = np.frombuffer(self.b, dtype="<f4", count=count, offset=self.p).reshape(shape)
         self.p += 4 * count
         return arr.astype(np.float32)
