@@ -13,7 +13,7 @@ FUZZ_SMOKE_SECONDS ?= 30
 CUTS ?= 50
 VM_REF := "$$BIN/vigil-vmtest" make-reference --out "$$OUT/mjpeg-ref" --count 8 --size 640x480
 
-.PHONY: setup models optests build build-release demo test test-unit test-vm test-sync test-hits test-agent test-arm64 test-powercut fuzz bench eval clean help
+.PHONY: setup models optests build build-release demo test test-unit test-vm test-sync test-hits test-agent test-arm64 test-powercut fuzz soak test-sanitize bench eval clean help
 
 help:
 	@echo "make demo      set up, build, run the agent on a clip: sync, match, seal, upload, open the hits (no camera needed)"
@@ -23,6 +23,8 @@ help:
 	@echo "make test-hits hit upload against a real nginx (faults, kill -9 runs, disk full, egress)"
 	@echo "make test-agent the agent end to end (vigil run, sync, upload, privacy scan) and install.sh"
 	@echo "make fuzz      libFuzzer on every parser of outside bytes, FUZZ_SECONDS per target (default 600)"
+	@echo "make test-sanitize  unit tests under ASan+UBSan and TSan (separate builds, ~20 min each)"
+	@echo "make soak      the agent on a looping clip for SOAK_MINUTES (30): memory, fds, hit dedup"
 	@echo "make test-powercut  50 power cuts in the VM while hits are sealed and a list installed (CUTS=N)"
 	@echo "make bench     side-by-side benchmarks (release build)"
 	@echo "make models    download, convert, quantize the face models into models/ (part of setup)"
@@ -123,6 +125,16 @@ test-agent: setup
 # ---- fuzzing: every parser of outside bytes under libFuzzer (Tests/fuzz; `make test` runs 30 s each) --
 fuzz: setup
 	bash Tests/fuzz/run.sh --seconds $(FUZZ_SECONDS)
+
+# ---- sanitizers: unit tests under ASan+UBSan (all) and TSan (concurrent suites), own build dirs ----
+test-sanitize: setup optests
+	bash Tests/sanitize/run.sh
+
+# ---- soak: the agent on a looping clip for SOAK_MINUTES (default 30), memory and fds every 10 s ----
+SOAK_MINUTES ?= 30
+soak: setup
+	swift build -c release --product vigil
+	bash Tests/soak/run.sh --bin $(REPO)/.build/release --minutes $(SOAK_MINUTES) --plot $(REPO)/docs/soak.png
 
 # ---- power cuts: qemu killed 50 times while hits are sealed and a watchlist installed (~20 min) ----
 test-powercut: setup
