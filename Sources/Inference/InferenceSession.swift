@@ -25,7 +25,11 @@ public final class InferenceSession {
 
     /// Plans `model` for `backend`. `inputSize` overrides the height and width of a 4-D (NCHW)
     /// input — for fully convolutional models such as YuNet; required when they are symbolic.
-    public init(model: Model, backend: some Int8Backend = ReferenceBackend(), inputSize: Size? = nil) throws {
+    /// `arenaLimit`: a plan needing a larger arena is refused before anything is allocated (the
+    /// arena is allocated and zeroed at once, so a small file declaring huge activations must not
+    /// be able to take the board's memory).
+    public init(model: Model, backend: some Int8Backend = ReferenceBackend(), inputSize: Size? = nil,
+                arenaLimit: Int = InferenceSession.maximumArenaSize) throws {
         var shapes: [String: [Int]] = [:]
         for input in model.proto.graph.inputs {
             guard let dims = input.dims else { throw ModelError.badShape("input '\(input.name)' has no declared shape") }
@@ -56,8 +60,8 @@ public final class InferenceSession {
         backendName = backend.name
         inputs = plan.inputs.map { TensorInfo(name: $0.name, shape: plan.values[$0.value].shape, elementType: .float32) }
         outputs = plan.outputs.map { TensorInfo(name: $0.name, shape: plan.values[$0.value].shape, elementType: .float32) }
-        guard plan.arenaSize <= InferenceSession.maximumArenaSize else {
-            throw ModelError.tooLarge("the plan needs a \(plan.arenaSize >> 20) MiB arena (limit \(InferenceSession.maximumArenaSize >> 20) MiB)")
+        guard plan.arenaSize <= arenaLimit else {
+            throw ModelError.tooLarge("the plan needs a \(plan.arenaSize >> 20) MiB arena (limit \(arenaLimit >> 20) MiB)")
         }
         arenaBytes = max(plan.arenaSize, 64)
         arena = UnsafeMutableRawPointer.allocate(byteCount: arenaBytes, alignment: 64)
@@ -69,8 +73,9 @@ public final class InferenceSession {
 
     deinit { arena.deallocate() }
 
-    /// Largest arena a session allocates; a plan needing more is refused at creation.
-    public static let maximumArenaSize = 1 << 30
+    /// Largest arena a session allocates by default; a plan needing more is refused at creation.
+    /// 256 MiB: the face models need a few MiB, YuNet at 640x640 some tens; a board has 1–4 GiB.
+    public static let maximumArenaSize = 256 << 20
 
     /// Bytes of the activation arena (all intermediate values, reused across lifetimes).
     public var arenaSize: Int { arenaBytes }
