@@ -249,8 +249,13 @@ struct Planner {
             throw ModelError.unsupportedAttribute(node: node.name, detail: "scale must be a constant float32")
         }
         let scales = s.data.floats
-        guard !scales.isEmpty, scales.allSatisfy({ $0 > 0 && $0.isFinite }) else {
-            throw ModelError.unsupportedAttribute(node: node.name, detail: "scale must be positive and finite")
+        // Bounded, not just finite: the kernels divide one scale by another and add products of
+        // ratios and zero points in float32; with every scale in 2^-40…2^40 (real models use
+        // ~1e-5…1e2) those stay finite. (The ONNX fuzzer found a scale of 7e36 whose Add ratio
+        // overflowed to inf and then NaN, which trapped converting to an integer:
+        // Tests/fuzz/regressions/onnx/add-scale-overflow-nan.onnx.)
+        guard !scales.isEmpty, scales.allSatisfy({ $0.isFinite && $0 >= 0x1p-40 && $0 <= 0x1p40 }) else {
+            throw ModelError.unsupportedAttribute(node: node.name, detail: "scale must be positive, finite and within 2^-40…2^40")
         }
         var type = valueType ?? .uint8
         var zps = [Int32](repeating: 0, count: scales.count)

@@ -387,7 +387,9 @@ func readUntil(_ fd: Int32, _ needle: String, timeout: Int32 = 10_000) -> String
     let out = rig2.type("config commit\r")
     #expect(out.contains("upload.url: changed only by root") && out.contains("nothing saved"), "\(out)")
     #expect(try ConfigStore.load(rig.configPath).string("upload.url") == "https://agency.example")
-    // settings a technician needs stay open
+    // settings a technician needs stay open (set and unset)
+    rig2.type("config revert\r")
+    #expect(rig2.type("config unset leds.chip\r").contains("staged: leds.chip unset"))
     rig2.type("config revert\r")
     #expect(rig2.type("config set detection.rate_hz 2.5\r").contains("staged"))
     #expect(rig2.type("config commit\r").contains("saved version"))
