@@ -95,7 +95,7 @@ test: build optests
 	bash Tests/agent/run.sh
 	bash board/test-install.sh
 	bash Tests/arm64/run.sh
-	bash Tests/fuzz/run.sh --seconds $(FUZZ_SMOKE_SECONDS)
+	bash Tests/fuzz/run.sh --seconds $(FUZZ_SMOKE_SECONDS) --seed 1
 	$(MAKE) --no-print-directory test-vm
 
 # ---- kernel-level tests -----------------------------------------------------------------------

@@ -405,9 +405,11 @@ struct Planner {
         let node = graph.nodes[index]
         guard node.outputs.count == 1, let (qIndex, actIndex) = quantizeConsumer(of: node.outputs[0]) else { return false }
         let qNode = graph.nodes[qIndex]
+        // a QuantizeLinear without an output cannot be fused (it is refused when lowered itself;
+        // the ONNX fuzzer found the unguarded index: regressions/onnx/quantize-without-output.onnx)
+        guard let outName = qNode.outputs.first, !outName.isEmpty else { return false }
         let outParams = try activationParams(qNode, valueType: nil)
         let range = try activationRange(actIndex)
-        let outName = qNode.outputs[0]
 
         // Activation inputs: all through DequantizeLinear of int8 values.
         func deq(_ i: Int) throws -> (Int, QuantParams)? {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzing driver (see Tests/fuzz/README.md).
 #
-#   Tests/fuzz/run.sh [--seconds N] [--only t1,t2] [--build-only] [--make-seeds]
+#   Tests/fuzz/run.sh [--seconds N] [--only t1,t2] [--seed S] [--build-only] [--make-seeds]
 #
 # Builds the libFuzzer binary (.build-fuzz, cached by SwiftPM), then for each target replays
 # Tests/fuzz/regressions/<target>/* and Tests/fuzz/seeds/<target>/* (must not crash), then fuzzes
@@ -15,6 +15,7 @@ FUZZ_DIR=$ROOT/Tests/fuzz
 SECONDS_EACH=${FUZZ_SECONDS:-30}
 ONLY=""
 BUILD_ONLY=0
+SEED=""   # libFuzzer's -seed: fixed in `make test` (same mutations every run), random otherwise
 MAKE_SEEDS=0
 ALL_TARGETS=(onnx watchlist-bundle watchlist-manifest hit-record config-toml console mjpeg dlib-dat)
 
@@ -25,6 +26,7 @@ while [ $# -gt 0 ]; do
         --only) ONLY=${2:?--only needs a list}; shift 2 ;;
         --only=*) ONLY=${1#*=}; shift ;;
         --build-only) BUILD_ONLY=1; shift ;;
+        --seed) SEED=${2:?--seed needs a value}; shift 2 ;;
         --make-seeds) MAKE_SEEDS=1; shift ;;
         -h|--help) sed -n 2,11p "$0"; exit 0 ;;
         *) echo "run.sh: unknown argument '$1'" >&2; exit 2 ;;
@@ -131,7 +133,7 @@ for t in "${TARGETS[@]}"; do
     [ -d "$FUZZ_DIR/seeds/$t" ] && cp -n "$FUZZ_DIR/seeds/$t"/* "$corpus/" 2>/dev/null
     before=$(find "$artifacts" -type f | wc -l)
     start=$(date +%s)
-    "${cmd[@]}" "${opts[@]}" -max_total_time="$SECONDS_EACH" -print_final_stats=1 "$corpus" </dev/null >"$log" 2>&1
+    "${cmd[@]}" "${opts[@]}" ${SEED:+-seed="$SEED"} -max_total_time="$SECONDS_EACH" -print_final_stats=1 "$corpus" </dev/null >"$log" 2>&1
     rc=$?
     elapsed=$(( $(date +%s) - start ))
     execs=$(libfuzzer_stat number_of_executed_units "$log")
