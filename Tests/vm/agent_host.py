@@ -15,10 +15,11 @@ Result lines: "PASS <step>" / "FAIL <step>: why".
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 
-from serialhost import Serial, Timeout, args, log, result, wait_file
+from serialhost import Serial, Steps, Timeout, args, log, result, wait_file
 
 T = 90  # per answer: the agent analyses two cameras under TCG while it serves the console
 
@@ -29,19 +30,7 @@ def console(a):
     except Timeout as e:
         return result(False, f"ready: {e}")
     ok = True
-
-    def step(name, s, send, pattern, timeout=T):
-        nonlocal ok
-        if send is not None:
-            s.send(send)
-        try:
-            got = s.expect(pattern, timeout)
-            result(True, name)
-            return got
-        except (Timeout, EOFError) as e:
-            ok = False
-            result(False, f"{name}: {e}")
-            return None
+    step = Steps(T)
 
     try:
         with Serial(a.sock) as s:
@@ -59,14 +48,14 @@ def console(a):
                      r"camera street /dev/video0: \S+ 640x480 at [\d.]+ fps, [1-9]\d* frames"),
                     ("status-counters", r"counters today \([\d-]+\): [1-9]\d* frames analysed, [1-9]\d* faces detected, [1-9]\d* compared, [1-9]\d* hits"),
                 ]
-                import re
                 for name, pat in checks:
-                    ok &= result(re.search(pat, text) is not None, name + ("" if re.search(pat, text) else f": no match for {pat}"))
+                    found = re.search(pat, text) is not None
+                    ok &= result(found, name + ("" if found else f": no match for {pat}"))
             step("outbox-status", s, "outbox status\r", r"outbox: \d+ sealed hit record\(s\) waiting[\s\S]*?vigil> ")
             step("logout", s, "logout\r", r"bye\r\nPIN: ")
     except (OSError, EOFError, Timeout) as e:
         ok &= result(False, f"serial: {e!r}")
-    return ok
+    return ok and step.ok
 
 
 def open_hits(a):

@@ -15,7 +15,7 @@ import argparse
 import random
 import sys
 
-from serialhost import Serial, Timeout, args, log, result, wait_file
+from serialhost import Serial, Steps, Timeout, args, log, result, wait_file
 
 T = 60  # per answer: TCG is slow, scrypt N=2^12 in the guest takes a while
 
@@ -32,18 +32,7 @@ def main():
     except Timeout as e:
         return 0 if result(False, f"ready: {e}") else 1
     ok = True
-
-    def step(name, s, send, pattern, timeout=T):
-        nonlocal ok
-        if send is not None:
-            s.send(send)
-        try:
-            got = s.expect(pattern, timeout)
-            return result(True, name) or True
-        except (Timeout, EOFError) as e:
-            ok = False
-            result(False, f"{name}: {e}")
-            return False
+    step = Steps(T)
 
     try:
         with Serial(a.sock) as s:
@@ -101,7 +90,7 @@ def main():
                 step("logout", s, "logout\r", r"bye\r\nPIN: ")
     except (OSError, EOFError, Timeout) as e:
         ok &= result(False, f"serial: {e!r}")
-    return 0 if ok else 1
+    return 0 if ok and step.ok else 1
 
 
 if __name__ == "__main__":

@@ -80,6 +80,28 @@ def result(ok, what):
     return ok
 
 
+class Steps:
+    """Send-and-expect steps that each print one result: `step(name, serial, send, pattern[, t])`
+    sends `send` (unless None), waits for `pattern` and prints PASS name, or FAIL name: why; it
+    returns the matched text (None on failure). `step.ok` turns False at the first failure."""
+
+    def __init__(self, timeout):
+        self.timeout = timeout
+        self.ok = True
+
+    def __call__(self, name, s, send, pattern, timeout=None):
+        if send is not None:
+            s.send(send)
+        try:
+            got = s.expect(pattern, self.timeout if timeout is None else timeout)
+        except (Timeout, EOFError) as e:
+            self.ok = False
+            result(False, f"{name}: {e}")
+            return None
+        result(True, name)
+        return got
+
+
 def log(*a):
     """Free text: goes to $OUT/host-<name>.log (anything on stderr or a non-result stdout line)."""
     print(*a, file=sys.stderr, flush=True)
