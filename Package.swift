@@ -49,13 +49,22 @@ let package = Package(
         .systemLibrary(
             name: "CGPIOD", pkgConfig: "libgpiod",
             providers: [.apt(["libgpiod-dev"])]),
+        // Still images for the offline commands (detect, embed, compare, evaluate, enrollment,
+        // search): PNG through libpng's simplified API, WebP through libwebp (issue 15). The
+        // camera path stays MJPEG / YUYV.
+        .systemLibrary(
+            name: "CPNG", pkgConfig: "libpng",
+            providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(
+            name: "CWebP", pkgConfig: "libwebp",
+            providers: [.apt(["libwebp-dev"])]),
         // <sys/timex.h> for the clock's NTP status (libc only).
         .systemLibrary(name: "CClock"),
 
         // MARK: libraries
         .target(name: "VigilCore"),
         .target(name: "Capture", dependencies: ["VigilCore", "CV4L2"]),
-        .target(name: "Imaging", dependencies: ["VigilCore", "CTurboJPEG"]),
+        .target(name: "Imaging", dependencies: ["VigilCore", "CTurboJPEG", "CPNG", "CWebP"]),
         // Face detection decoding, letterboxing, tiling, quality gate, alignment, embeddings.
         .target(name: "Faces", dependencies: ["VigilCore", "Imaging", "Inference", "FastKernels"]),
         // The frame path above capture and imaging: capture runs, frame saving, the demo job
@@ -128,13 +137,17 @@ let package = Package(
         // Agency side: photos → detector + embedder → a signed bundle, in parallel, streamed.
         .target(name: "Enrollment", dependencies: ["VigilCore", "Imaging", "Faces", "Pipeline", "Watchlist"]),
 
+        // `vigil evaluate` (issue 15): the LFW verification protocol, per-group identification with
+        // per-entry calibration; pure protocol code tested on made-up scores.
+        .target(name: "Evaluation", dependencies: ["VigilCore", "Imaging", "Faces", "Pipeline", "Watchlist", "Enrollment"]),
+
         // MARK: executables
         .executableTarget(
             name: "vigil",
             dependencies: [
                 "VigilCore", "Capture", "Imaging", "Pipeline", "Faces", "Inference", "FastKernels",
                 "Watchlist", "Enrollment", "WatchlistSync", "Hits", "HitUpload",
-                "Config", "Audit", "LEDs", "Console", "CGPIOD", "Agent", "Provisioning",
+                "Config", "Audit", "LEDs", "Console", "CGPIOD", "Agent", "Provisioning", "Evaluation",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
@@ -172,6 +185,7 @@ let package = Package(
             "Provisioning", "PinnedTLS", "VigilTestSupport", .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "X509", package: "swift-certificates"),
         ]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Watchlist", "Enrollment", "VigilTestSupport"]),
         .testTarget(name: "AccuracyTests", dependencies: ["Faces", "Pipeline", "Inference", "FastKernels", "VigilTestSupport"]),
     ]
 )

@@ -118,6 +118,35 @@ public enum SkipReason: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+/// How enrollment calibrates each entry's threshold (bundle format v2; see
+/// `Watchlist/Calibration.swift` for the method and why).
+public struct CalibrationOptions: Sendable {
+    /// The operating point: each entry's false-match rate ("1 in N comparisons").
+    public var targetFalseMatchRate: Double
+    /// Photos of people who are NOT on the list (the agency's own), used only as impostors for
+    /// calibration; never signed into the bundle. The rest of the list is always a cohort too.
+    public var cohort: [String]
+    /// Most impostor faces each entry is calibrated against (a sample when the list and cohort
+    /// are larger: keeps calibrating a 300,000-entry list to seconds, and the tail fit needs only
+    /// its top share).
+    public var maximumCohort: Int
+    public init(targetFalseMatchRate: Double, cohort: [String], maximumCohort: Int = 4000) {
+        self.targetFalseMatchRate = targetFalseMatchRate; self.cohort = cohort; self.maximumCohort = maximumCohort
+    }
+}
+
+/// What calibration found, for the enrollment report.
+public struct CalibrationReport: Sendable {
+    public var targetFalseMatchRate: Double
+    /// Impostor faces each entry was calibrated against (list rows of other entries + cohort).
+    public var cohortFaces: Int
+    /// Cohort photos skipped (no face, several faces, unreadable), with the reason.
+    public var cohortSkipped: [(String, SkipReason)]
+    /// Entries whose cohort was too small for a tail fit: judged by the list's default threshold.
+    public var fallbackEntries: Int
+    public var thresholds: [Float]
+}
+
 public struct EnrollmentProgress: Sendable {
     public var done: Int, total: Int, embedded: Int, skipped: Int
     public var elapsed: Double
@@ -137,6 +166,8 @@ public struct EnrollmentReport: Sendable {
     public var bundleBytes: Int
     /// Entry id (hex) → subject key and photos: the agency's own mapping, never sent to devices.
     public var mapping: [(entryID: String, subject: String, photos: [String])]
+    /// nil when the list was built without calibration (format v1).
+    public var calibration: CalibrationReport?
 }
 
 /// What a worker needs: one analyzer per thread (engine sessions are not thread-safe).
@@ -157,6 +188,7 @@ public final class Enroller: @unchecked Sendable {
 
     /// Embeds every photo (in parallel) and returns rows grouped by subject, in input order.
     public func build(subjects: [SubjectPhoto], header: WatchlistHeader, signer: AuthorityPrivateKey,
+                      calibration: CalibrationOptions? = nil,
                       progress: (EnrollmentProgress) -> Void = { _ in }) throws -> (bundle: [UInt8], report: EnrollmentReport) {
         let start = MonotonicInstant.now()
         var analyzers: [FaceAnalyzer] = []
@@ -219,11 +251,57 @@ public final class Enroller: @unchecked Sendable {
             mapping.append((hex(id), key, g.photos))
         }
         guard !entries.isEmpty else { throw EnrollmentError("no subject has a usable photo: nothing to sign") }
+        var calibrationReport: CalibrationReport?
+        var calibrations: [EntryCalibration]?
+        if let calibration {
+            // The cohort: embedded like the list (same models, same skip rules), never signed in.
+            var cohortMatrix: [Int8] = [], cohortScales: [Float] = []
+            var cohortSkipped: [(String, SkipReason)] = []
+            for (i, outcome) in embedAll(calibration.cohort, box).enumerated() {
+                switch outcome {
+                case .embedding(let v):
+                    let (q, sc) = quantizeRow(v)
+                    cohortMatrix += q
+                    cohortScales.append(sc)
+                case .skipped(let r): cohortSkipped.append((calibration.cohort[i], r))
+                }
+            }
+            let fit = CalibrationFit(targetFalseMatchRate: calibration.targetFalseMatchRate)
+            let result = try EntryCalibrator.calibrate(
+                entries: entries.map { EntryCalibrator.EntryRows(firstRow: $0.firstRow, rowCount: $0.rowCount) },
+                matrix: matrix, scales: scales, dimension: header.dimension,
+                cohort: (cohortMatrix, cohortScales), fit: fit, floor: header.thresholdFloor,
+                fallback: max(header.thresholdFloor, Float(FaceMatching.defaultThreshold)),
+                maximumCohort: calibration.maximumCohort)
+            calibrations = result.calibrations
+            calibrationReport = CalibrationReport(
+                targetFalseMatchRate: calibration.targetFalseMatchRate, cohortFaces: result.impostors,
+                cohortSkipped: cohortSkipped, fallbackEntries: result.fallbacks, thresholds: result.calibrations.map(\.threshold))
+        }
         let bytes = try WatchlistBundle.build(header: header, entries: entries, matrix: matrix, scales: scales, signer: signer)
         let seconds = Double(MonotonicInstant.now().nanoseconds - start.nanoseconds) / 1e9
         return (bytes, EnrollmentReport(photos: subjects.count, embedded: embedded, skipped: skipped, entries: entries.count,
                                         rows: scales.count, droppedSubjects: dropped, seconds: seconds, threads: threads,
-                                        bundleBytes: bytes.count, mapping: mapping))
+                                        bundleBytes: bytes.count, mapping: mapping, calibration: calibrationReport))
+    }
+
+    /// Embeds `paths` over all threads, outcomes in input order (cohort photos; the list's own
+    /// photos go through the batched loop above, which also reports progress).
+    func embedAll(_ paths: [String], _ box: AnalyzerBox) -> [Outcome] {
+        guard !paths.isEmpty else { return [] }
+        let results = Mutex<[Int: Outcome]>([:])
+        let next = Atomic<Int>(0)
+        DispatchQueue.concurrentPerform(iterations: threads) { worker in
+            let analyzer = box.analyzers[worker]
+            while true {
+                let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                guard i < paths.count else { return }
+                let outcome = Enroller.embed(paths[i], analyzer)
+                results.withLock { $0[i] = outcome }
+            }
+        }
+        let all = results.withLock { $0 }
+        return paths.indices.map { all[$0]! }
     }
 
     static func embed(_ path: String, _ analyzer: FaceAnalyzer) -> Outcome {

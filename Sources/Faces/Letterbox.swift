@@ -9,10 +9,14 @@ public struct Letterbox: Hashable, Sendable {
     /// Where the scaled frame sits inside the target.
     public let content: Rect
 
-    public init(source: Size, target: Size) {
+    /// `fill` < 1 shrinks the frame further, to that share of the fitted size, with more padding
+    /// around it: the zoomed-out pass that lets a detector trained on faces at a distance see a
+    /// face that fills the whole frame (see `DetectionOptions.closeUpZoom`).
+    public init(source: Size, target: Size, fill: Double = 1) {
         self.source = source
         self.target = target
-        let s = min(Double(target.width) / Double(max(source.width, 1)), Double(target.height) / Double(max(source.height, 1)))
+        let f = fill.isFinite ? min(1, max(0.05, fill)) : 1
+        let s = f * min(Double(target.width) / Double(max(source.width, 1)), Double(target.height) / Double(max(source.height, 1)))
         let w = max(1, min(target.width, Int((Double(source.width) * s).rounded())))
         let h = max(1, min(target.height, Int((Double(source.height) * s).rounded())))
         content = Rect(x: (target.width - w) / 2, y: (target.height - h) / 2, width: w, height: h)
