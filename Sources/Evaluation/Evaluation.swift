@@ -20,7 +20,8 @@ public struct LabelledPhotos: Sendable {
     public var columns: [String: [String]]
 
     public init(csv text: String, base: String) throws(EvaluationError) {
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: true).map { $0.hasSuffix("\r") ? String($0.dropLast()) : String($0) }
+        // "\r\n" is one Character in Swift: split on both, or a CRLF file is one line.
+        var lines = text.split(whereSeparator: { $0 == "\n" || $0 == "\r\n" }).map { $0.hasSuffix("\r") ? String($0.dropLast()) : String($0) }
         guard !lines.isEmpty else { throw EvaluationError("labels: empty file") }
         let header = lines.removeFirst().split(separator: ",", omittingEmptySubsequences: false).map(String.init)
         guard let ii = header.firstIndex(of: "image") else { throw EvaluationError("labels: the header has no 'image' column") }

@@ -130,6 +130,7 @@ public struct PairsFile: Sendable {
     public struct Pair: Sendable, Equatable {
         public var a: String, b: String
         public var genuine: Bool
+        public init(a: String, b: String, genuine: Bool) { self.a = a; self.b = b; self.genuine = genuine }
     }
     public var folds: [[Pair]]
 

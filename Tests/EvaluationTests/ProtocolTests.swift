@@ -69,6 +69,8 @@ struct ProtocolTests {
         #expect(l.images == ["a.jpg", "b.jpg"])
         #expect(l.column("gender") == ["male", ""])
         #expect(l.path("a.jpg") == "/d/a.jpg")
+        let crlf = try LabelledPhotos(csv: "image,identity\r\na.jpg,X\r\nb.jpg,Y\r\n", base: "")
+        #expect(crlf.column("identity") == ["X", "Y"])
         #expect(throws: EvaluationError.self) { try LabelledPhotos(csv: "photo,identity\na,b\n", base: "") }
         #expect(throws: EvaluationError.self) { try LabelledPhotos(csv: "image,identity\na\n", base: "") }
     }
