@@ -67,11 +67,16 @@ public struct WatchlistHeader: Sendable, Equatable {
     /// Cosine floor: no score below it is ever a hit; the device may raise it, never lower it.
     public var thresholdFloor: Float
     public var dimension: Int
+    /// The list's operating point (format v2): the false-match rate every entry's threshold was
+    /// calibrated to, e.g. 1e-4 = "1 in 10,000 comparisons per entry". nil for a v1 list, whose
+    /// entries all share the floor and state no rate.
+    public var targetFalseMatchRate: Double?
     public init(listVersion: UInt64, issued: Int64, expires: Int64, maximumStaleness: Int64, embedder: EmbedderIdentity,
-                mode: WatchlistMode, thresholdFloor: Float, dimension: Int) {
+                mode: WatchlistMode, thresholdFloor: Float, dimension: Int, targetFalseMatchRate: Double? = nil) {
         self.listVersion = listVersion; self.issued = issued; self.expires = expires
         self.maximumStaleness = maximumStaleness; self.embedder = embedder; self.mode = mode
         self.thresholdFloor = thresholdFloor; self.dimension = dimension
+        self.targetFalseMatchRate = targetFalseMatchRate
     }
 }
 
@@ -86,6 +91,10 @@ public struct WatchlistBundle: Sendable {
     public var matrix: [Int8]
     /// One positive scale per row: the float embedding is matrix[row] × scale.
     public var scales: [Float]
+    /// One calibration per entry, in entry order (format v2); nil for a v1 list, whose entries
+    /// are all judged by the floor. Every one is valid and none is below the floor (the parser
+    /// refuses the file otherwise).
+    public var calibrations: [EntryCalibration]?
     /// The whole file as parsed (shared, not copied) and the length of its signed part.
     public var raw: [UInt8]
     public var signedLength: Int
@@ -93,6 +102,11 @@ public struct WatchlistBundle: Sendable {
     public var signature: ArraySlice<UInt8> { raw[signedLength...] }
 
     public var rowCount: Int { scales.count }
+    /// The format version the file was written in (1, or 2 with calibrations).
+    public var formatVersion: UInt16 { calibrations == nil ? 1 : 2 }
+    /// The cosine entry `i` is judged by before any configured threshold: its calibrated
+    /// threshold (v2) or the list's floor (v1).
+    public func entryThreshold(_ i: Int) -> Float { calibrations?[i].threshold ?? header.thresholdFloor }
 }
 
 /// A precise reason a bundle or its install was refused. Each field has its own case, so a
@@ -109,6 +123,9 @@ public enum WatchlistError: Error, Equatable, CustomStringConvertible {
     case expired(expires: Int64, now: Int64)
     case notYetValid(issued: Int64, now: Int64)
     case wrongEmbedder(bundle: String, device: String)
+    /// A v2 calibration that is out of range, or whose threshold is below the list's floor (a
+    /// list must never let an entry match below the floor the authority signed).
+    case badCalibration(entry: Int, id: String, reason: String)
     case storage(FileError)
     case corruptStorage(String)
     case key(String)
@@ -117,7 +134,7 @@ public enum WatchlistError: Error, Equatable, CustomStringConvertible {
         switch self {
         case .truncated(let n, let h): "bundle truncated: needs \(n) bytes, has \(h)"
         case .badMagic: "not a Vigil watchlist bundle (bad magic)"
-        case .unsupportedFormat(let v): "unsupported bundle format version \(v) (this device reads 1)"
+        case .unsupportedFormat(let v): "unsupported bundle format version \(v) (this device reads 1 and 2)"
         case .badField(let s): "malformed bundle: \(s)"
         case .badSize(let e, let a): "bundle size \(a) bytes does not match its layout (\(e) bytes)"
         case .badSignature: "signature does not verify: the bundle was altered or not signed by the configured authority"
@@ -126,6 +143,7 @@ public enum WatchlistError: Error, Equatable, CustomStringConvertible {
         case .expired(let e, let n): "bundle expired at \(e) (now \(n))"
         case .notYetValid(let i, let n): "bundle issued in the future (\(i), now \(n))"
         case .wrongEmbedder(let b, let d): "bundle was enrolled with embedder \(b), this device runs \(d)"
+        case .badCalibration(let i, let id, let why): "malformed bundle: entry \(i) (\(id)) calibration \(why)"
         case .storage(let e): "watchlist storage: \(e)"
         case .corruptStorage(let s): "stored watchlist unusable: \(s)"
         case .key(let s): s
@@ -133,10 +151,14 @@ public enum WatchlistError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-/// Offsets and sizes of format version 1 (docs/WATCHLIST-BUNDLE.md).
+/// Offsets and sizes of format versions 1 and 2 (docs/WATCHLIST-BUNDLE.md). Version 2 is
+/// version 1 plus the operating point and the calibration-table offset in the header's reserved
+/// bytes and a 16-byte calibration per entry after the scales, all signed.
 public enum BundleLayout {
     public static let magic: [UInt8] = Array("VIGILWL".utf8) + [0]
     public static let formatVersion: UInt16 = 1
+    public static let calibratedFormatVersion: UInt16 = 2
+    public static let calibrationSize = 16
     public static let headerSize = 256
     public static let entrySize = 128
     public static let signatureSize = 64
@@ -152,6 +174,14 @@ public enum BundleLayout {
     public static func signedSize(entries: Int, rows: Int, dimension: Int) -> Int {
         scalesOffset(entries: entries, rows: rows, dimension: dimension) + rows * 4
     }
+    /// v2: the calibration table's offset, after the scales, rounded up to 16 bytes.
+    public static func calibrationsOffset(entries: Int, rows: Int, dimension: Int) -> Int {
+        (signedSize(entries: entries, rows: rows, dimension: dimension) + 15) & ~15
+    }
+    /// v2: the signed size, up to the end of the calibration table.
+    public static func signedSizeV2(entries: Int, rows: Int, dimension: Int) -> Int {
+        calibrationsOffset(entries: entries, rows: rows, dimension: dimension) + entries * calibrationSize
+    }
 }
 
 extension WatchlistBundle {
@@ -163,7 +193,8 @@ extension WatchlistBundle {
         guard Array(bytes[0..<8]) == L.magic else { throw .badMagic }
         r.offset = 8
         let format = r.u16()
-        guard format == L.formatVersion else { throw .unsupportedFormat(format) }
+        guard format == L.formatVersion || format == L.calibratedFormatVersion else { throw .unsupportedFormat(format) }
+        let calibrated = format == L.calibratedFormatVersion
         guard r.u16() == UInt16(L.headerSize) else { throw .badField("header size is not \(L.headerSize)") }
         guard r.u32() == 0 else { throw .badField("flags must be 0") }
         let version = r.u64()
@@ -196,8 +227,21 @@ extension WatchlistBundle {
         guard rawMatrix == UInt64(matrixOffset) else { throw .badField("matrix offset \(rawMatrix)") }
         guard rawScales == UInt64(scalesOffset) else { throw .badField("scales offset \(rawScales)") }
         let keyID = r.bytes(32)
-        guard r.bytes(64).allSatisfy({ $0 == 0 }) else { throw .badField("reserved header bytes are not 0") }
-        let signed = L.signedSize(entries: entryCount, rows: rowCount, dimension: dimension)
+        var target: Double? = nil
+        let calibrationsOffset = L.calibrationsOffset(entries: entryCount, rows: rowCount, dimension: dimension)
+        if calibrated {
+            // v2: operating point (f32) at 192, calibration table offset (u64) at 196.
+            let rate = r.f32()
+            guard rate.isFinite, rate > 0, rate < 1 else { throw .badField("target false-match rate \(rate) (must be in (0, 1))") }
+            target = Double(rate)
+            let rawCalibrations = r.u64()
+            guard rawCalibrations == UInt64(calibrationsOffset) else { throw .badField("calibrations offset \(rawCalibrations)") }
+            guard r.bytes(52).allSatisfy({ $0 == 0 }) else { throw .badField("reserved header bytes are not 0") }
+        } else {
+            guard r.bytes(64).allSatisfy({ $0 == 0 }) else { throw .badField("reserved header bytes are not 0") }
+        }
+        let signed = calibrated ? L.signedSizeV2(entries: entryCount, rows: rowCount, dimension: dimension)
+            : L.signedSize(entries: entryCount, rows: rowCount, dimension: dimension)
         let total = signed + L.signatureSize
         guard bytes.count >= total else { throw .truncated(needed: total, have: bytes.count) }
         guard bytes.count == total else { throw .badSize(expected: total, actual: bytes.count) }
@@ -239,13 +283,33 @@ extension WatchlistBundle {
             guard s.isFinite, s > 0 else { throw .badField("row \(row): scale \(s)") }
             scales.append(s)
         }
+        var calibrations: [EntryCalibration]? = nil
+        if calibrated {
+            let scalesEnd = scalesOffset + rowCount * 4
+            guard bytes[scalesEnd..<calibrationsOffset].allSatisfy({ $0 == 0 }) else { throw .badField("padding before the calibrations is not 0") }
+            var table: [EntryCalibration] = []
+            table.reserveCapacity(entryCount)
+            r.offset = calibrationsOffset
+            for i in 0..<entryCount {
+                let c = EntryCalibration(threshold: r.f32(), tailStart: r.f32(), tailScale: r.f32(), tailMass: r.f32())
+                guard c.isValid else {
+                    throw .badCalibration(entry: i, id: entries[i].idHex, reason: "out of range (threshold \(c.threshold), tail start \(c.tailStart), scale \(c.tailScale), mass \(c.tailMass))")
+                }
+                guard c.threshold >= floor else {
+                    throw .badCalibration(entry: i, id: entries[i].idHex, reason: "threshold \(c.threshold) is below the list's floor \(floor)")
+                }
+                table.append(c)
+            }
+            calibrations = table
+        }
         self.header = WatchlistHeader(listVersion: version, issued: issued, expires: expires, maximumStaleness: staleness,
                                       embedder: EmbedderIdentity(id: embedderID, sha256: embedderHash),
-                                      mode: mode, thresholdFloor: floor, dimension: dimension)
+                                      mode: mode, thresholdFloor: floor, dimension: dimension, targetFalseMatchRate: target)
         self.authorityKeyID = keyID
         self.entries = entries
         self.matrix = matrix
         self.scales = scales
+        self.calibrations = calibrations
         self.raw = bytes
         self.signedLength = signed
     }
@@ -257,15 +321,25 @@ extension WatchlistBundle {
     }
 
     /// Serializes and signs a bundle (agency side). `entries` must cover `matrix` in order.
+    /// With `calibrations` (one per entry) it writes format v2, whose header carries
+    /// `header.targetFalseMatchRate` (required then); without, format v1 exactly as before.
     public static func build(header: WatchlistHeader, entries: [WatchlistEntry], matrix: [Int8], scales: [Float],
+                             calibrations: [EntryCalibration]? = nil,
                              signer: AuthorityPrivateKey) throws(WatchlistError) -> [UInt8] {
         let L = BundleLayout.self
         let d = header.dimension, rows = scales.count
         guard matrix.count == rows * d else { throw .badField("matrix has \(matrix.count) values for \(rows) rows of \(d)") }
-        let signed = L.signedSize(entries: entries.count, rows: rows, dimension: d)
+        if let calibrations {
+            guard calibrations.count == entries.count else { throw .badField("\(calibrations.count) calibrations for \(entries.count) entries") }
+            guard let rate = header.targetFalseMatchRate, rate > 0, rate < 1 else {
+                throw .badField("a calibrated list needs a target false-match rate in (0, 1)")
+            }
+        }
+        let signed = calibrations == nil ? L.signedSize(entries: entries.count, rows: rows, dimension: d)
+            : L.signedSizeV2(entries: entries.count, rows: rows, dimension: d)
         var w = ByteWriter(count: signed)
         w.put(L.magic)
-        w.u16(L.formatVersion); w.u16(UInt16(L.headerSize)); w.u32(0)
+        w.u16(calibrations == nil ? L.formatVersion : L.calibratedFormatVersion); w.u16(UInt16(L.headerSize)); w.u32(0)
         w.u64(header.listVersion); w.i64(header.issued); w.i64(header.expires); w.i64(header.maximumStaleness)
         let idBytes = Array(header.embedder.id.utf8)
         guard !idBytes.isEmpty, idBytes.count <= 32 else { throw .badField("embedder id '\(header.embedder.id)'") }
@@ -280,6 +354,10 @@ extension WatchlistBundle {
         w.u64(UInt64(L.matrixOffset(entries: entries.count)))
         w.u64(UInt64(L.scalesOffset(entries: entries.count, rows: rows, dimension: d)))
         w.put(signer.publicKey.keyID)
+        if calibrations != nil, let rate = header.targetFalseMatchRate {
+            w.f32(Float(rate))
+            w.u64(UInt64(L.calibrationsOffset(entries: entries.count, rows: rows, dimension: d)))
+        }
         for (i, e) in entries.enumerated() {
             w.offset = L.headerSize + i * L.entrySize
             guard e.id.count == 16 else { throw .badField("entry \(i): id must be 16 bytes") }
@@ -292,6 +370,10 @@ extension WatchlistBundle {
         w.put(matrix.map { UInt8(bitPattern: $0) })
         w.offset = L.scalesOffset(entries: entries.count, rows: rows, dimension: d)
         for s in scales { w.f32(s) }
+        if let calibrations {
+            w.offset = L.calibrationsOffset(entries: entries.count, rows: rows, dimension: d)
+            for c in calibrations { w.f32(c.threshold); w.f32(c.tailStart); w.f32(c.tailScale); w.f32(c.tailMass) }
+        }
         let body = w.bytes
         let signature: [UInt8]
         do { signature = Array(try signer.key.signature(for: body)) } catch { throw .key("signing failed: \(error)") }
