@@ -27,8 +27,8 @@ public struct DetectionOptions: Hashable, Sendable {
     /// its input — a body-worn camera at arm's length, a cropped ID photo at enrollment
     /// (utkface-dev's 200x200 chips: 6 of 1,000 found without this pass). Measured on those chips:
     /// 1.5x finds 83 %, 2x 98 %, 2.5x 99.5 %, 3x 99.8 %; 3x still finds every LFW face the plain
-    /// pass finds. It costs one more detector run per frame (~2.5 ms here), and adds only faces
-    /// the other passes did not find (its low-resolution keypoints never replace theirs).
+    /// pass finds. It costs one more detector run (~2.5 ms here) on frames without a face, and adds only faces
+    /// the other passes did not find: it runs only when the whole-frame pass found no face.
     public var closeUpZoom: Double?
 
     public init(tiles: Bool = true, tileSize: Size = Size(width: 384, height: 384), minOverlap: Int = 96,
@@ -49,10 +49,11 @@ public func detectFaces(in frame: RGBImage, model: DetectorModel, options: Detec
 /// (see `TileRotation`).
 public func detectFaces(in frame: RGBImage, model: DetectorModel, options: DetectionOptions, rotation: inout TileRotation) throws -> [Detection] {
     var whole = try detect(frame, model: model)
-    if let zoom = options.closeUpZoom {
-        // Only faces the plain pass missed: a face found at full resolution keeps its keypoints.
-        let plain = NonMaxSuppression.weighted(whole, iouThreshold: 0.3)
-        whole += try detect(frame, model: model, fill: 1 / zoom).filter { z in !plain.contains { $0.box.iou(z.box) >= 0.3 } }
+    if let zoom = options.closeUpZoom, whole.isEmpty {
+        // Only when the plain pass found nothing: a face that fills the frame is the only face
+        // in it, and at a third of the resolution the pass also "finds" small false faces next to
+        // real ones (a one-face enrollment photo became ambiguous when it ran on every frame).
+        whole = try detect(frame, model: model, fill: 1 / zoom)
     }
     guard options.tiles, frame.width > options.tileAbove.width || frame.height > options.tileAbove.height else {
         return NonMaxSuppression.weighted(whole, iouThreshold: 0.3)

@@ -302,7 +302,18 @@ struct DetectionTests {
     @Test func smallFramesAreNotTiled() throws {
         let model = RedSquareDetector()
         let img = SyntheticImages.generate(width: 320, height: 240) { _, _ in (0, 0, 0) }
+        // No tiles: the whole frame, then (nothing found) the zoomed-out close-up pass.
         #expect(try detectFaces(in: img, model: model).isEmpty)
+        #expect(model.calls == 2)
+        let plain = RedSquareDetector()
+        #expect(try detectFaces(in: img, model: plain, options: DetectionOptions(closeUpZoom: nil)).isEmpty)
+        #expect(plain.calls == 1)
+    }
+
+    @Test func theCloseUpPassRunsOnlyWhenTheWholeFrameFoundNothing() throws {
+        let model = RedSquareDetector()
+        let img = frame([(100, 60, 40)])
+        #expect(try detectFaces(in: img, model: model, options: DetectionOptions(tiles: false)).count == 1)
         #expect(model.calls == 1)
     }
 }
