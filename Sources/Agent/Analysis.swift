@@ -251,7 +251,8 @@ public final class AnalysisLoop: @unchecked Sendable {
                            watchlistVersion: c.listVersion, entryID: c.entryID, score: c.score, threshold: c.threshold,
                            embedderID: matcher?.header.embedder.id ?? "", quality: Float(face.detection.score),
                            box: [Float(b.x), Float(b.y), Float(b.width), Float(b.height)], mode: c.mode,
-                           auditHead: head, crop: crop, clockSynchronized: synchronized)
+                           auditHead: head, crop: crop, clockSynchronized: synchronized,
+                           estimatedFalseMatchRate: c.estimatedFalseMatchRate, operatingPoint: matcher?.header.targetFalseMatchRate)
         do throws(OutboxError) {
             let item = try outbox.record(body, device: device, agency: agency, nowMillis: wall * 1000)
             hits += 1

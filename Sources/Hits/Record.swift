@@ -36,13 +36,21 @@ public struct HitBody: Sendable, Equatable {
     public var auditHead: [UInt8]
     /// Optional small face crop (JPEG), per board profile; empty when disabled.
     public var crop: [UInt8]
+    /// The entry's estimated false-match rate at `score` (its signed calibration, list format
+    /// v2): how often a person who is not this entry scores this high. nil when unknown (a v1
+    /// list, or a body of version 1 or 2).
+    public var estimatedFalseMatchRate: Double?
+    /// The list's operating point (the rate its thresholds were calibrated to); nil when unknown.
+    public var operatingPoint: Double?
 
     /// Every record carries it, and the agency tool refuses a body without it.
     public static let marker = "candidate for human review - not an identification"
 
     public init(captureWallMillis: Int64, captureMonotonicNanos: UInt64, cameraID: String, watchlistVersion: UInt64,
                 entryID: [UInt8], score: Float, threshold: Float, embedderID: String, quality: Float, box: [Float],
-                mode: WatchlistMode, auditHead: [UInt8], crop: [UInt8] = [], clockSynchronized: Bool? = nil) {
+                mode: WatchlistMode, auditHead: [UInt8], crop: [UInt8] = [], clockSynchronized: Bool? = nil,
+                estimatedFalseMatchRate: Double? = nil, operatingPoint: Double? = nil) {
+        self.estimatedFalseMatchRate = estimatedFalseMatchRate; self.operatingPoint = operatingPoint
         self.captureWallMillis = captureWallMillis; self.captureMonotonicNanos = captureMonotonicNanos
         self.clockSynchronized = clockSynchronized
         self.cameraID = cameraID; self.watchlistVersion = watchlistVersion; self.entryID = entryID
@@ -177,7 +185,7 @@ public struct SealedRecord: Sendable, Equatable {
         return try SealedRecord.decodeBody(plain)
     }
 
-    // MARK: body encoding (version 1)
+    // MARK: body encoding (version 3; 1 and 2 are read)
 
     static func encodeBody(_ b: HitBody) throws(HitRecordError) -> [UInt8] {
         guard b.entryID.count == 16 else { throw .sealing("entry id must be 16 bytes") }
@@ -185,8 +193,9 @@ public struct SealedRecord: Sendable, Equatable {
         guard b.box.count == 4 else { throw .sealing("box needs 4 values") }
         guard b.crop.count <= 256 * 1024 else { throw .sealing("crop of \(b.crop.count) bytes (limit 256 KiB)") }
         var w: [UInt8] = []
-        // version 2 adds the clock's trust byte after the capture times; version 1 is still read
-        put16(&w, 2)
+        // version 2 adds the clock's trust byte after the capture times; version 3 the estimated
+        // false-match rate and the operating point at the end; versions 1 and 2 are still read
+        put16(&w, 3)
         put64(&w, UInt64(bitPattern: b.captureWallMillis)); put64(&w, b.captureMonotonicNanos)
         w.append(b.clockSynchronized == true ? 1 : b.clockSynchronized == false ? 0 : 2)
         try putString(&w, b.cameraID)
@@ -200,6 +209,12 @@ public struct SealedRecord: Sendable, Equatable {
         try putString(&w, HitBody.marker)
         w += b.auditHead
         put32(&w, UInt32(b.crop.count)); w += b.crop
+        // NaN = unknown; a known rate is in [0, 1].
+        for r in [b.estimatedFalseMatchRate, b.operatingPoint] {
+            if let r { guard r.isFinite, r >= 0, r <= 1 else { throw .sealing("false-match rate \(r) outside [0, 1]") } }
+        }
+        put64(&w, (b.estimatedFalseMatchRate ?? .nan).bitPattern)
+        put64(&w, (b.operatingPoint ?? .nan).bitPattern)
         return w
     }
 
@@ -216,11 +231,11 @@ public struct SealedRecord: Sendable, Equatable {
         }
         try need(2)
         let version = get16(p, &o)
-        guard version == 1 || version == 2 else { throw .badField("body version \(version)") }
+        guard version >= 1, version <= 3 else { throw .badField("body version \(version)") }
         try need(16)
         let wall = Int64(bitPattern: get64(p, &o)), mono = get64(p, &o)
         var synchronized: Bool?
-        if version == 2 {
+        if version >= 2 {
             try need(1)
             switch p[o] {
             case 0: synchronized = false
@@ -248,11 +263,21 @@ public struct SealedRecord: Sendable, Equatable {
         let cropCount = Int(get32(p, &o))
         try need(cropCount)
         let crop = Array(p[o..<o + cropCount]); o += cropCount
+        var rates: [Double?] = [nil, nil]
+        if version >= 3 {
+            try need(16)
+            for i in 0..<2 {
+                let r = Double(bitPattern: get64(p, &o))
+                guard r.isNaN || (r >= 0 && r <= 1) else { throw .badField("false-match rate \(r) outside [0, 1]") }
+                rates[i] = r.isNaN ? nil : r
+            }
+        }
         guard o == p.count else { throw .badField("\(p.count - o) bytes after the body") }
         guard score.isFinite, threshold.isFinite, quality.isFinite, box.allSatisfy(\.isFinite) else { throw .badField("non-finite number") }
         return HitBody(captureWallMillis: wall, captureMonotonicNanos: mono, cameraID: camera, watchlistVersion: wv, entryID: entry,
                        score: score, threshold: threshold, embedderID: embedder, quality: quality, box: box, mode: mode,
-                       auditHead: head, crop: crop, clockSynchronized: synchronized)
+                       auditHead: head, crop: crop, clockSynchronized: synchronized,
+                       estimatedFalseMatchRate: rates[0], operatingPoint: rates[1])
     }
 }
 

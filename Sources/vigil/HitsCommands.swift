@@ -59,18 +59,18 @@ extension Vigil.HitsCommand {
             }
             var seen = Set<[UInt8]>()
             var bad = 0
-            if !json { print("record                                sequence  captured (UTC)            clock     camera     list  entry                             score  threshold  mode") }
+            if !json { print("record                                sequence  captured (UTC)            clock     camera     list  entry                             score  threshold  est. FMR      mode") }
             for f in files {
                 do {
                     let r = try SealedRecord(parsing: try readFile(f))
                     let body = try r.open(agency: agency, devices: devices)
                     guard seen.insert(r.id + r.deviceKeyID).inserted else { throw HitRecordError.replayed(id: r.idString) }
                     if json {
-                        print("{\"record\":\"\(r.idString)\",\"sequence\":\(r.sequence),\"created_ms\":\(r.createdMillis),\"device\":\"\(hex(r.deviceKeyID.prefix(8)))\",\"camera\":\"\(body.cameraID)\",\"capture_ms\":\(body.captureWallMillis),\"clock_synchronized\":\(body.clockSynchronized.map { "\($0)" } ?? "null"),\"watchlist_version\":\(body.watchlistVersion),\"entry\":\"\(hex(body.entryID))\",\"score\":\(body.score),\"threshold\":\(body.threshold),\"embedder\":\"\(body.embedderID)\",\"quality\":\(body.quality),\"box\":[\(body.box.map { "\($0)" }.joined(separator: ","))],\"mode\":\"\(body.mode)\",\"crop_bytes\":\(body.crop.count),\"note\":\"\(HitBody.marker)\"}")
+                        print("{\"record\":\"\(r.idString)\",\"sequence\":\(r.sequence),\"created_ms\":\(r.createdMillis),\"device\":\"\(hex(r.deviceKeyID.prefix(8)))\",\"camera\":\"\(body.cameraID)\",\"capture_ms\":\(body.captureWallMillis),\"clock_synchronized\":\(body.clockSynchronized.map { "\($0)" } ?? "null"),\"watchlist_version\":\(body.watchlistVersion),\"entry\":\"\(hex(body.entryID))\",\"score\":\(body.score),\"threshold\":\(body.threshold),\"embedder\":\"\(body.embedderID)\",\"quality\":\(body.quality),\"box\":[\(body.box.map { "\($0)" }.joined(separator: ","))],\"mode\":\"\(body.mode)\",\"crop_bytes\":\(body.crop.count),\"estimated_false_match_rate\":\(body.estimatedFalseMatchRate.map { "\($0)" } ?? "null"),\"operating_point\":\(body.operatingPoint.map { "\($0)" } ?? "null"),\"note\":\"\(HitBody.marker)\"}")
                     } else {
                         let when = auditTimestamp(seconds: body.captureWallMillis / 1000, nanos: Int32(body.captureWallMillis % 1000) * 1_000_000)
                         let clock = body.clockSynchronized.map { $0 ? "synced" : "UNSYNCED" } ?? "unknown"
-                        print("\(r.idString)  \(r.sequence)  \(when)  \(clock)  \(body.cameraID)  v\(body.watchlistVersion)  \(hex(body.entryID))  \(body.score)  \(body.threshold)  \(body.mode)")
+                        print("\(r.idString)  \(r.sequence)  \(when)  \(clock)  \(body.cameraID)  v\(body.watchlistVersion)  \(hex(body.entryID))  \(body.score)  \(body.threshold)  \(body.estimatedFalseMatchRate.map(oneIn) ?? "unknown")  \(body.mode)")
                     }
                 } catch {
                     bad += 1
@@ -120,6 +120,21 @@ extension Vigil.HitsCommand {
             } catch { throw fail("\(error)") }
         }
     }
+}
+
+/// A false-match rate as a reviewer reads it: "1 in 48,000" (1/rate to two significant
+/// figures, thousands grouped); "1 in 1" at or above 1, "below 1 in 10^15" for tiny rates.
+func oneIn(_ rate: Double) -> String {
+    guard rate.isFinite, rate > 0 else { return rate == 0 ? "below 1 in 10^15" : "unknown" }
+    let n = 1 / rate
+    guard n < 1e15 else { return "below 1 in 10^15" }
+    guard n >= 1 else { return "1 in 1" }
+    let digits = Int(log10(n).rounded(.down))
+    let unit = digits >= 2 ? pow(10, Double(digits - 1)) : 1
+    let rounded = Int64((n / unit).rounded() * unit)
+    var text = String(rounded), grouped = ""
+    while text.count > 3 { grouped = "," + text.suffix(3) + grouped; text = String(text.dropLast(3)) }
+    return "1 in " + text + grouped
 }
 
 /// YYYY-MM-DD → Unix seconds at UTC midnight.

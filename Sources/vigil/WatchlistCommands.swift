@@ -64,9 +64,18 @@ extension Vigil.WatchlistCommand {
         @Option(help: "Category code for directory input.") var category: UInt8 = 1
         @Option(help: "Worker threads (default: all cores).") var threads: Int = Enroller.availableCores
         @Option(help: "Output bundle file.") var out: String
+        @Option(name: .customLong("false-match-rate"),
+                help: "Operating point: the false-match rate each entry is calibrated to, e.g. 1e-4 or 1/10000 (1 in 10,000 comparisons per entry); in (1e-9, 0.1].")
+        var falseMatchRate: String = "1e-4"
+        @Option(help: "Folder of photos of people NOT on the list, used only to calibrate the thresholds.") var cohort: String?
+        @Flag(name: .customLong("no-calibration"), help: "Write a format-1 list (the floor is every entry's threshold) for devices that read only format 1.")
+        var noCalibration = false
         @OptionGroup var modelOptions: ModelOptions
 
         func run() throws {
+            let target: Double
+            do { target = try parseFalseMatchRate(falseMatchRate) } catch let e as ExitCode { throw e }
+            guard !(noCalibration && cohort != nil) else { throw fail("--cohort calibrates: it cannot be combined with --no-calibration") }
             guard let m = WatchlistMode(name: mode) else { throw fail("mode must be investigative or alert, not '\(mode)'") }
             guard let exp = parseDate(expires) else { throw fail("--expires '\(expires)': use YYYY-MM-DD") }
             let now = Int64(time(nil))
@@ -90,11 +99,21 @@ extension Vigil.WatchlistCommand {
             let header = WatchlistHeader(listVersion: version, issued: now, expires: exp,
                                          maximumStaleness: Int64(maxStalenessDays) * 86_400, embedder: embedder,
                                          mode: m, thresholdFloor: threshold, dimension: 128)
+            var calibration: CalibrationOptions? = nil
+            if !noCalibration {
+                var photos: [String] = []
+                if let cohort {
+                    guard isDirectoryPath(cohort) else { throw fail("--cohort \(cohort): not a directory") }
+                    do { photos = try cohortPhotos(cohort) } catch { throw fail("--cohort \(cohort): \(error)") }
+                    guard !photos.isEmpty else { throw fail("--cohort \(cohort): no photos (JPEG, PNG, WebP)") }
+                }
+                calibration = CalibrationOptions(targetFalseMatchRate: target, cohort: photos)
+            }
             let options = modelOptions
             let enroller = Enroller(threads: threads) { try options.analyzer(embed: true) }
             let bar = ProgressBar(total: list.count)
             let result: (bundle: [UInt8], report: EnrollmentReport)
-            do { result = try enroller.build(subjects: list, header: header, signer: signer) { bar.update($0) } } catch {
+            do { result = try enroller.build(subjects: list, header: header, signer: signer, calibration: calibration) { bar.update($0) } } catch {
                 bar.finish()
                 throw fail("\(error)")
             }
@@ -111,6 +130,8 @@ extension Vigil.WatchlistCommand {
             let rate = Double(r.photos) / max(r.seconds, 1e-9)
             print("\(out): version \(version), \(r.entries) entries, \(r.rows) embeddings, \(r.bundleBytes) bytes, signed by \(signer.publicKey.fingerprint)")
             print("photos \(r.photos): embedded \(r.embedded), skipped \(r.skipped.count) (no face \(r.skipped.filter { $0.1 == .noFace }.count), several faces \(r.skipped.filter { if case .severalFaces = $0.1 { true } else { false } }.count), unreadable \(r.skipped.filter { if case .unreadable = $0.1 { true } else { false } }.count)); subjects left out \(r.droppedSubjects.count)")
+            print(calibration == nil ? "format 1: every entry judged by the floor \(threshold)"
+                  : "format 2: each entry calibrated to a false-match rate of \(oneIn(target)) comparisons")
             print("\(format2(r.seconds)) s on \(r.threads) threads, \(format2(rate)) photos/s; mapping in \(out).entries.csv (agency only)")
         }
     }
@@ -120,15 +141,27 @@ extension Vigil.WatchlistCommand {
             abstract: "Show a bundle's header, counts and signature status (never its embeddings).")
         @Argument(help: "Bundle file.") var file: String
         @Option(help: "Authority public key to check the signature with.") var pubkey: String?
+        @Flag(help: "Also list each entry's calibration (format 2).") var entries = false
 
         func run() throws {
             let b: WatchlistBundle
             do { b = try WatchlistBundle(parsing: try readFile(file)) } catch { throw fail("\(file): \(error)") }
             let h = b.header
-            print("\(file): watchlist bundle format 1, version \(h.listVersion)")
+            print("\(file): watchlist bundle format \(b.formatVersion), version \(h.listVersion)")
             print("  issued \(h.issued), expires \(h.expires), stops matching if not replaced by \(h.issued + h.maximumStaleness)")
             print("  mode \(h.mode), threshold floor \(h.thresholdFloor), embedder \(h.embedder.id) sha256 \(hex(h.embedder.sha256))")
             print("  entries \(b.entries.count), embeddings \(b.rowCount) x \(h.dimension)")
+            if let rate = h.targetFalseMatchRate, let table = b.calibrations, !table.isEmpty {
+                let t = table.map(\.threshold).sorted()
+                print("  operating point \(oneIn(rate)) comparisons per entry; entry thresholds min \(t[0]), median \(t[t.count / 2]), max \(t[t.count - 1])")
+                if entries {
+                    for (e, c) in zip(b.entries, table) {
+                        print("    \(e.idHex)  threshold \(c.threshold)  tail start \(c.tailStart) scale \(c.tailScale) mass \(c.tailMass)")
+                    }
+                }
+            } else {
+                print("  no calibration (format 1): every entry judged by the floor \(h.thresholdFloor)")
+            }
             var categories: [UInt8: Int] = [:]
             for e in b.entries { categories[e.category, default: 0] += 1 }
             print("  categories " + categories.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", "))
@@ -283,4 +316,31 @@ final class ProgressBar {
     private func emit(_ s: String) {
         _ = s.utf8CString.withUnsafeBufferPointer { write(2, $0.baseAddress, $0.count - 1) }
     }
+}
+
+/// `--false-match-rate`: a decimal ("1e-4", "0.0001") or a fraction ("1/10000"), in (1e-9, 0.1]:
+/// below 1e-9 no enrollment has the impostor scores to calibrate it, above 0.1 a "match" is noise.
+func parseFalseMatchRate(_ text: String) throws -> Double {
+    let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+    var value: Double?
+    if parts.count == 1 { value = Double(text) }
+    else if parts.count == 2, let a = Double(parts[0]), let b = Double(parts[1]), b != 0 { value = a / b }
+    guard let r = value, r.isFinite else { throw fail("--false-match-rate '\(text)': use a number such as 1e-4 or 1/10000") }
+    guard r > 1e-9, r <= 0.1 else {
+        throw fail("--false-match-rate \(text): must be in (1e-9, 0.1] (1e-4 = 1 in 10,000 comparisons per entry)")
+    }
+    return r
+}
+
+/// The photos of a cohort folder (JPEG, PNG, WebP; not recursive), sorted so a build is repeatable.
+func cohortPhotos(_ dir: String) throws -> [String] {
+    guard let d = opendir(dir) else { throw FileError(path: dir, operation: "open directory", errno: .current) }
+    defer { closedir(d) }
+    var names: [String] = []
+    while let e = readdir(d) {
+        let n = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let lower = n.lowercased()
+        if !n.hasPrefix("."), [".jpg", ".jpeg", ".png", ".webp"].contains(where: { lower.hasSuffix($0) }) { names.append(n) }
+    }
+    return names.sorted().map { dir + "/" + $0 }
 }
