@@ -187,7 +187,10 @@ public struct SealedRecord: Sendable, Equatable {
 
     // MARK: body encoding (version 3; 1 and 2 are read)
 
-    static func encodeBody(_ b: HitBody) throws(HitRecordError) -> [UInt8] {
+    /// `version` below 3 writes an older body (tests: versions 1 and 2 must still open); the
+    /// device writes 3.
+    package static func encodeBody(_ b: HitBody, version: UInt16 = 3) throws(HitRecordError) -> [UInt8] {
+        guard version >= 1, version <= 3 else { throw .sealing("body version \(version)") }
         guard b.entryID.count == 16 else { throw .sealing("entry id must be 16 bytes") }
         guard b.auditHead.count == 32 else { throw .sealing("audit head must be 32 bytes") }
         guard b.box.count == 4 else { throw .sealing("box needs 4 values") }
@@ -195,9 +198,9 @@ public struct SealedRecord: Sendable, Equatable {
         var w: [UInt8] = []
         // version 2 adds the clock's trust byte after the capture times; version 3 the estimated
         // false-match rate and the operating point at the end; versions 1 and 2 are still read
-        put16(&w, 3)
+        put16(&w, version)
         put64(&w, UInt64(bitPattern: b.captureWallMillis)); put64(&w, b.captureMonotonicNanos)
-        w.append(b.clockSynchronized == true ? 1 : b.clockSynchronized == false ? 0 : 2)
+        if version >= 2 { w.append(b.clockSynchronized == true ? 1 : b.clockSynchronized == false ? 0 : 2) }
         try putString(&w, b.cameraID)
         put64(&w, b.watchlistVersion)
         w += b.entryID
@@ -213,12 +216,14 @@ public struct SealedRecord: Sendable, Equatable {
         for r in [b.estimatedFalseMatchRate, b.operatingPoint] {
             if let r { guard r.isFinite, r >= 0, r <= 1 else { throw .sealing("false-match rate \(r) outside [0, 1]") } }
         }
-        put64(&w, (b.estimatedFalseMatchRate ?? .nan).bitPattern)
-        put64(&w, (b.operatingPoint ?? .nan).bitPattern)
+        if version >= 3 {
+            put64(&w, (b.estimatedFalseMatchRate ?? .nan).bitPattern)
+            put64(&w, (b.operatingPoint ?? .nan).bitPattern)
+        }
         return w
     }
 
-    static func decodeBody(_ p: [UInt8]) throws(HitRecordError) -> HitBody {
+    package static func decodeBody(_ p: [UInt8]) throws(HitRecordError) -> HitBody {
         var o = 0
         func need(_ n: Int) throws(HitRecordError) { guard o + n <= p.count else { throw .badField("body truncated at byte \(o)") } }
         func string() throws(HitRecordError) -> String {

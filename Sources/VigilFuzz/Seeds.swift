@@ -113,6 +113,13 @@ enum Seeds {
             let matrix = (0..<(row * dim)).map { Int8(truncatingIfNeeded: $0 * 29 - 64) }
             let scales = (0..<row).map { Float($0 + 1) / 256 }
             out.append(try WatchlistBundle.build(header: header, entries: entries, matrix: matrix, scales: scales, signer: FuzzKeys.authority))
+            if rowsPerEntry.count == 3 {  // the same list as format v2: operating point and calibration table
+                var calibrated = header
+                calibrated.listVersion += 10; calibrated.targetFalseMatchRate = 1e-4
+                let table = entries.indices.map { EntryCalibration(threshold: 0.5 + Float($0) * 0.1, tailStart: 0.3, tailScale: 0.05, tailMass: 0.02) }
+                out.append(try WatchlistBundle.build(header: calibrated, entries: entries, matrix: matrix, scales: scales,
+                                                     calibrations: table, signer: FuzzKeys.authority))
+            }
         }
         return out
     }
@@ -126,6 +133,11 @@ enum Seeds {
                     entryID: [UInt8](repeating: 1, count: 16), score: 0.9, threshold: 0.5, embedderID: "e", quality: 0.5,
                     box: [0, 0, 1, 1], mode: .investigative, auditHead: [UInt8](repeating: 0, count: 32),
                     crop: [0xFF, 0xD8, 0xFF, 0xD9], clockSynchronized: true),
+            // body version 3 with both rates known (the others state them unknown)
+            HitBody(captureWallMillis: 1_800_000_000_002, captureMonotonicNanos: 2, cameraID: "gate", watchlistVersion: 13,
+                    entryID: [UInt8](repeating: 3, count: 16), score: 0.8, threshold: 0.7, embedderID: "fuzz-embedder", quality: 0.6,
+                    box: [5, 5, 50, 60], mode: .alert, auditHead: [UInt8](repeating: 0x11, count: 32), clockSynchronized: false,
+                    estimatedFalseMatchRate: 2.5e-5, operatingPoint: 1e-4),
         ]
     }
 
