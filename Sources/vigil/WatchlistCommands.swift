@@ -96,9 +96,11 @@ extension Vigil.WatchlistCommand {
             guard !list.isEmpty else { throw fail("\(subjects): no photos") }
             let embedder: EmbedderIdentity
             do { embedder = try EmbedderIdentity(modelFile: modelOptions.embedderPath) } catch { throw fail("\(error)") }
+            // The operating point goes into the header (format 2) only when entries are calibrated.
             let header = WatchlistHeader(listVersion: version, issued: now, expires: exp,
                                          maximumStaleness: Int64(maxStalenessDays) * 86_400, embedder: embedder,
-                                         mode: m, thresholdFloor: threshold, dimension: 128)
+                                         mode: m, thresholdFloor: threshold, dimension: 128,
+                                         targetFalseMatchRate: noCalibration ? nil : target)
             var calibration: CalibrationOptions? = nil
             if !noCalibration {
                 var photos: [String] = []
@@ -130,8 +132,14 @@ extension Vigil.WatchlistCommand {
             let rate = Double(r.photos) / max(r.seconds, 1e-9)
             print("\(out): version \(version), \(r.entries) entries, \(r.rows) embeddings, \(r.bundleBytes) bytes, signed by \(signer.publicKey.fingerprint)")
             print("photos \(r.photos): embedded \(r.embedded), skipped \(r.skipped.count) (no face \(r.skipped.filter { $0.1 == .noFace }.count), several faces \(r.skipped.filter { if case .severalFaces = $0.1 { true } else { false } }.count), unreadable \(r.skipped.filter { if case .unreadable = $0.1 { true } else { false } }.count)); subjects left out \(r.droppedSubjects.count)")
-            print(calibration == nil ? "format 1: every entry judged by the floor \(threshold)"
-                  : "format 2: each entry calibrated to a false-match rate of \(oneIn(target)) comparisons")
+            if let c = r.calibration {
+                for (photo, reason) in c.cohortSkipped { _ = fail("cohort photo skipped \(photo): \(reason)", code: 0) }
+                let t = c.thresholds.sorted()
+                let spread = t.isEmpty ? "" : ": thresholds min \(t[0]), median \(t[t.count / 2]), max \(t[t.count - 1])"
+                print("format 2: each entry calibrated to \(oneIn(c.targetFalseMatchRate)) comparisons against \(c.cohortFaces) impostor faces\(spread); \(c.fallbackEntries) entries with too few impostors for a fit (judged by the default threshold)")
+            } else {
+                print("format 1: every entry judged by the floor \(threshold)")
+            }
             print("\(format2(r.seconds)) s on \(r.threads) threads, \(format2(rate)) photos/s; mapping in \(out).entries.csv (agency only)")
         }
     }
