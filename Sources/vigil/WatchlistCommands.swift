@@ -132,7 +132,10 @@ extension Vigil.WatchlistCommand {
             let rate = Double(r.photos) / max(r.seconds, 1e-9)
             print("\(out): version \(version), \(r.entries) entries, \(r.rows) embeddings, \(r.bundleBytes) bytes, signed by \(signer.publicKey.fingerprint)")
             print("photos \(r.photos): embedded \(r.embedded), skipped \(r.skipped.count) (no face \(r.skipped.filter { $0.1 == .noFace }.count), several faces \(r.skipped.filter { if case .severalFaces = $0.1 { true } else { false } }.count), unreadable \(r.skipped.filter { if case .unreadable = $0.1 { true } else { false } }.count)); subjects left out \(r.droppedSubjects.count)")
-            if let c = r.calibration {
+            // What was written, read from the file (offset 8, u16), not assumed from the options.
+            let format = result.bundle.count >= 10 ? Int(result.bundle[8]) | Int(result.bundle[9]) << 8 : 0
+            if r.calibration != nil, format != 2 { _ = fail("calibrated, but the list was written as format \(format): its thresholds are the floor", code: 0) }
+            if let c = r.calibration, format == 2 {
                 for (photo, reason) in c.cohortSkipped { _ = fail("cohort photo skipped \(photo): \(reason)", code: 0) }
                 let t = c.thresholds.sorted()
                 let spread = t.isEmpty ? "" : ": thresholds min \(t[0]), median \(t[t.count / 2]), max \(t[t.count - 1])"
