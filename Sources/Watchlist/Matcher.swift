@@ -64,6 +64,11 @@ public final class WatchlistMatcher: @unchecked Sendable {
     public let rebuildAfter: Int64
     /// How many rows are compared per face in the first round before de-duplicating by entry.
     let k: Int
+    /// Most rows `match` reads for one face (rounds of 32, 64, … up to it). Only a face that
+    /// scores above the lowest entry threshold against more rows than this — thousands of
+    /// near-duplicates, each failing its own threshold — could hide a passing entry; a bound
+    /// keeps a frame's search cost bounded by a few matrix scans whatever the list holds.
+    public static let maximumRowsPerFace = 4096
 
     /// `configuredThreshold` may raise the list's floor and any entry's threshold, never lower them.
     public init(bundle: WatchlistBundle, now: Int64, configuredThreshold: Float? = nil,
@@ -160,6 +165,7 @@ public final class WatchlistMatcher: @unchecked Sendable {
             }
             pending = again
             rowsWanted = min(index.rows, rowsWanted * 2)
+            if top == nil, want >= Self.maximumRowsPerFace { break }
         }
         return out
     }
