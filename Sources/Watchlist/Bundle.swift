@@ -320,6 +320,16 @@ extension WatchlistBundle {
         guard key.key.isValidSignature(signature, for: signedBytes) else { throw .badSignature }
     }
 
+    /// Format v2 with the operating point passed apart from the header (it replaces
+    /// `header.targetFalseMatchRate`): the form enrollment and evaluation call.
+    public static func build(header: WatchlistHeader, entries: [WatchlistEntry], matrix: [Int8], scales: [Float],
+                             calibrations: [EntryCalibration], targetFalseMatchRate: Double,
+                             signer: AuthorityPrivateKey) throws(WatchlistError) -> [UInt8] {
+        var h = header
+        h.targetFalseMatchRate = targetFalseMatchRate
+        return try build(header: h, entries: entries, matrix: matrix, scales: scales, calibrations: calibrations, signer: signer)
+    }
+
     /// Serializes and signs a bundle (agency side). `entries` must cover `matrix` in order.
     /// With `calibrations` (one per entry) it writes format v2, whose header carries
     /// `header.targetFalseMatchRate` (required then); without, format v1 exactly as before.

@@ -240,3 +240,18 @@ struct BundleV2Tests {
 }
 
 func format2hex(_ b: UInt8) -> String { hex([b]) }
+
+@Suite("Watchlist bundle format 2: builder forms")
+struct BundleV2BuildFormTests {
+    @Test func operatingPointPassedApartEqualsInHeader() throws {
+        let key = AuthorityPrivateKey()
+        var list = ScoredList(cosines: [0.9, 0.8], thresholds: [0.6, 0.7])
+        let inHeader = try WatchlistBundle(parsing: try list.build(key))
+        list.header.targetFalseMatchRate = nil
+        let apart = try WatchlistBundle(parsing: try WatchlistBundle.build(
+            header: list.header, entries: list.entries, matrix: list.matrix, scales: list.scales,
+            calibrations: list.calibrations!, targetFalseMatchRate: 1e-4, signer: key))
+        #expect(apart.signedBytes == inHeader.signedBytes)
+        #expect(apart.header.targetFalseMatchRate == Double(Float(1e-4)))
+    }
+}
