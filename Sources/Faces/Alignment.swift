@@ -27,6 +27,20 @@ public struct FaceAligner: Hashable, Sendable {
             dlibTemplate((0.8595674595992 + 0.6460604764104) / 2, (0.2134981538014 + 0.2289674387677) / 2),
         ])
 
+    /// dlib's face-recognition ResNet on dlib's own 5 landmarks (`shape_predictor_5_face_landmarks`,
+    /// read by `ShapePredictor`): the chip `get_face_chip_details(shape, 150, 0.25)` cuts, i.e. the
+    /// ResNet's training framing. Order = dlib's parts: subject's left eye outer and inner corner,
+    /// right eye outer and inner corner, then the bottom of the nose; all five in the least-squares fit.
+    public static let dlib5Point = FaceAligner(
+        chipSize: Size(width: 150, height: 150),
+        template: [
+            dlibTemplate(0.8595674595992, 0.2134981538014),
+            dlibTemplate(0.6460604764104, 0.2289674387677),
+            dlibTemplate(0.1205750620789, 0.2137274526848),
+            dlibTemplate(0.3340850613712, 0.2290642403242),
+            dlibTemplate(0.4901123135679, 0.6277975316475),
+        ])
+
     static func dlibTemplate(_ x: Double, _ y: Double) -> Point {
         Point(x: (x + 0.25) / 1.5 * 150, y: (y + 0.25) / 1.5 * 150)
     }
