@@ -203,21 +203,10 @@ public final class Enroller: @unchecked Sendable {
         var batchStart = 0
         while batchStart < subjects.count {
             let batch = Array(subjects[batchStart..<min(subjects.count, batchStart + batchSize)])
-            let results = Mutex<[Int: Outcome]>([:])
-            let next = Atomic<Int>(0)
-            DispatchQueue.concurrentPerform(iterations: threads) { worker in
-                let analyzer = box.analyzers[worker]
-                while true {
-                    let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
-                    guard i < batch.count else { return }
-                    let outcome = Enroller.embed(batch[i].photo, analyzer)
-                    results.withLock { $0[i] = outcome }
-                }
-            }
-            let outcomes = results.withLock { $0 }
+            let outcomes = embedAll(batch.map(\.photo), box)
             for (i, s) in batch.enumerated() {
                 if groups[s.subjectKey] == nil { order.append(s.subjectKey); groups[s.subjectKey] = (s, [], []) }
-                switch outcomes[i]! {
+                switch outcomes[i] {
                 case .embedding(let v):
                     groups[s.subjectKey]!.rows.append(v)
                     groups[s.subjectKey]!.photos.append(s.photo)
@@ -285,8 +274,8 @@ public final class Enroller: @unchecked Sendable {
                                         bundleBytes: bytes.count, mapping: mapping, calibration: calibrationReport))
     }
 
-    /// Embeds `paths` over all threads, outcomes in input order (cohort photos; the list's own
-    /// photos go through the batched loop above, which also reports progress).
+    /// Embeds `paths` over all threads, outcomes in input order (each batch of the list's photos,
+    /// and the cohort).
     func embedAll(_ paths: [String], _ box: AnalyzerBox) -> [Outcome] {
         guard !paths.isEmpty else { return [] }
         let results = Mutex<[Int: Outcome]>([:])
