@@ -267,7 +267,15 @@ public final class Enroller: @unchecked Sendable {
                 targetFalseMatchRate: calibration.targetFalseMatchRate, cohortFaces: result.impostors,
                 cohortSkipped: cohortSkipped, fallbackEntries: result.fallbacks, thresholds: result.calibrations.map(\.threshold))
         }
-        let bytes = try WatchlistBundle.build(header: header, entries: entries, matrix: matrix, scales: scales, signer: signer)
+        let bytes: [UInt8]
+        if let calibrations, let calibration {
+            // Format 2: each entry's threshold and tail, and the operating point they were fitted to.
+            bytes = try WatchlistBundle.build(header: header, entries: entries, matrix: matrix, scales: scales,
+                                              calibrations: calibrations,
+                                              targetFalseMatchRate: calibration.targetFalseMatchRate, signer: signer)
+        } else {
+            bytes = try WatchlistBundle.build(header: header, entries: entries, matrix: matrix, scales: scales, signer: signer)
+        }
         let seconds = Double(MonotonicInstant.now().nanoseconds - start.nanoseconds) / 1e9
         return (bytes, EnrollmentReport(photos: subjects.count, embedded: embedded, skipped: skipped, entries: entries.count,
                                         rows: scales.count, droppedSubjects: dropped, seconds: seconds, threads: threads,

@@ -134,9 +134,7 @@ public final class WatchlistStore {
         var state = try readState()
         guard h.listVersion > state.highest else { throw .rollback(offered: h.listVersion, highestInstalled: state.highest) }
         let t = now()
-        guard t < h.expires else { throw .expired(expires: h.expires, now: t) }
-        guard h.issued <= t + 300 else { throw .notYetValid(issued: h.issued, now: t) }  // 5 min of clock skew
-        guard h.embedder == embedder else { throw .wrongEmbedder(bundle: h.embedder.description, device: embedder.description) }
+        try WatchlistPolicy.checkAdmissible(h, embedder: embedder, now: t)
 
         // 1. the encrypted list file, durable before anything points at it
         try SealedFile.write(bytes, to: listPath(h.listVersion), key: key, context: aad(h.listVersion))
@@ -212,6 +210,15 @@ public enum WatchlistPolicy {
         if now >= staleAt { return .stale(version: h.listVersion, since: staleAt) }
         if let r = fallbackReason { return .fallback(version: h.listVersion, reason: r) }
         return .active(version: h.listVersion)
+    }
+
+    /// The rules a verified list must pass before it is used at all — installed on a device or
+    /// searched by `vigil watchlist search` (one rule set for both): not expired, not issued in the
+    /// future (5 minutes of clock skew allowed), enrolled with this embedder.
+    public static func checkAdmissible(_ h: WatchlistHeader, embedder: EmbedderIdentity, now t: Int64) throws(WatchlistError) {
+        guard t < h.expires else { throw .expired(expires: h.expires, now: t) }
+        guard h.issued <= t + 300 else { throw .notYetValid(issued: h.issued, now: t) }
+        guard h.embedder == embedder else { throw .wrongEmbedder(bundle: h.embedder.description, device: embedder.description) }
     }
 
     /// Entries that may match at `now`: an entry past its own expiry never matches.

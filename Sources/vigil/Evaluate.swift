@@ -120,10 +120,24 @@ extension Vigil {
                     let idx = g.indices.filter { g[$0] == name }
                     return (group: name, photos: idx.count, found: idx.filter { faces[$0].facesFound > 0 }.count)
                 }
-                // PENDING(identification): enabled when the v2 bundle API lands.
-                let result: IdentificationResult? = nil
-                _ = rate
+                // Each photo a different person: the faces found become a list and its probes. The
+                // calibration sees only the list itself (as `watchlist build` without --cohort), never a probe.
+                var groupFaces: [GroupFace] = []
+                for i in g.indices where !g[i].isEmpty {
+                    if let e = faces[i].embedding { groupFaces.append(GroupFace(group: g[i], embedding: e)) }
+                }
+                let result: IdentificationResult
+                do {
+                    result = try IdentificationExperiment.run(
+                        faces: groupFaces, cohort: [], listSize: listSize, splits: splits,
+                        fit: CalibrationFit(targetFalseMatchRate: rate), floor: Float(floor), globalThreshold: Float(threshold))
+                } catch { throw fail("\(labels): \(error)") }
                 print(GroupReport.render(found: found, identification: result))
+                if let scores {
+                    var text = "probe_group,entry_group,score,threshold\n"
+                    for p in result.groupPairs { text += "\(p.group),\(p.group),\(p.score),\(p.threshold)\n" }
+                    do { try writeFileAtomically(scores, Array(text.utf8)) } catch { throw fail("\(scores): \(error)") }
+                }
             }
             if !hasIdentities && pairs == nil && groups == nil {
                 print("evaluate: faces found in \(set.images.count - noFace) of \(set.images.count) photos (no identity or group labels: nothing else to measure)")

@@ -38,7 +38,7 @@ extension Vigil {
         static let configuration = CommandConfiguration(
             commandName: "watchlist",
             abstract: "Build, inspect, verify and install signed watchlist bundles.",
-            subcommands: [Build.self, Inspect.self, Verify.self, Install.self, Status.self, Synth.self, Publish.self, Sync.self])
+            subcommands: [Build.self, Inspect.self, Verify.self, Install.self, Status.self, Search.self, Synth.self, Publish.self, Sync.self])
     }
 }
 

@@ -35,8 +35,17 @@ public struct IdentificationResult: Sendable {
     /// All impostor comparisons under calibration, and their false matches: the per-comparison
     /// false-match rate actually reached, against the one the calibration stated.
     public var comparisons: Int, comparisonFalseMatches: Int
-    /// Mean of the false-match rates the calibration estimated at each entry's threshold.
+    /// Every entry threshold the calibration chose, over all splits.
     public var thresholds: [Float]
+    /// The first split's impostor comparisons within each group (probe and entry of one group):
+    /// score and the entry's calibrated threshold, for the per-group plot.
+    public var groupPairs: [GroupPairScore] = []
+}
+
+public struct GroupPairScore: Sendable, Equatable {
+    public var group: String
+    public var score: Float
+    public var threshold: Float
 }
 
 public enum IdentificationExperiment {
@@ -58,6 +67,7 @@ public enum IdentificationExperiment {
         var calibrated = global
         var comparisons = 0, comparisonFalse = 0
         var thresholds: [Float] = []
+        var groupPairs: [GroupPairScore] = []
         let signer = AuthorityPrivateKey()
         let dim = faces[0].embedding.count
         var cohortMatrix: [Int8] = [], cohortScales: [Float] = []
@@ -111,6 +121,9 @@ public enum IdentificationExperiment {
                     for c in candidates where faces[enrolled[c.row]].group == faces[probes[pi]].group {
                         pairs += 1
                         if c.match { pairFalse += 1 }
+                        if isCalibrated && split == 0 {
+                            groupPairs.append(GroupPairScore(group: groups[g], score: c.score, threshold: c.threshold))
+                        }
                     }
                     if isCalibrated {
                         calibrated[g].probes += 1; calibrated[g].falselyIdentified += anyMatch ? 1 : 0
@@ -126,7 +139,8 @@ public enum IdentificationExperiment {
         }
         return IdentificationResult(listSize: perGroup * groups.count, splits: splits, global: global, globalThreshold: globalThreshold,
                                     calibrated: calibrated, targetFalseMatchRate: fit.targetFalseMatchRate,
-                                    comparisons: comparisons, comparisonFalseMatches: comparisonFalse, thresholds: thresholds)
+                                    comparisons: comparisons, comparisonFalseMatches: comparisonFalse, thresholds: thresholds,
+                                    groupPairs: groupPairs)
     }
 }
 
