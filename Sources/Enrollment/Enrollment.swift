@@ -90,11 +90,11 @@ public enum SubjectList {
         for name in try listDirectory(path) {
             let full = path + "/" + name
             if isDirectory(full) {
-                for inner in try listDirectory(full) where isJPEGName(inner) {
+                for inner in try listDirectory(full) where isPhotoName(inner) {
                     out.append(SubjectPhoto(photo: full + "/" + inner, subjectKey: "dir:" + name, entryID: nil,
                                             legalBasis: legalBasis, category: category, expires: nil))
                 }
-            } else if isJPEGName(name) {
+            } else if isPhotoName(name) {
                 out.append(SubjectPhoto(photo: full, subjectKey: "photo:" + name, entryID: nil, legalBasis: legalBasis, category: category, expires: nil))
             }
         }
@@ -375,9 +375,12 @@ func photoStem(_ p: String) -> String {
     return name
 }
 
-func isJPEGName(_ n: String) -> Bool {
+/// Whether a directory entry is a photo to enroll: .jpg/.jpeg/.png/.webp, any case. The name
+/// only picks files; `ImageFile.load` decodes by content, so a misnamed photo still reads right.
+/// Shared with `vigil watchlist build --cohort` so both select the same files.
+package func isPhotoName(_ n: String) -> Bool {
     let l = n.lowercased()
-    return l.hasSuffix(".jpg") || l.hasSuffix(".jpeg")
+    return [".jpg", ".jpeg", ".png", ".webp"].contains { l.hasSuffix($0) }
 }
 
 func isDirectory(_ p: String) -> Bool {

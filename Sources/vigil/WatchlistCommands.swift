@@ -350,8 +350,7 @@ func cohortPhotos(_ dir: String) throws -> [String] {
     var names: [String] = []
     while let e = readdir(d) {
         let n = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        let lower = n.lowercased()
-        if !n.hasPrefix("."), [".jpg", ".jpeg", ".png", ".webp"].contains(where: { lower.hasSuffix($0) }) { names.append(n) }
+        if !n.hasPrefix("."), isPhotoName(n) { names.append(n) }
     }
     return names.sorted().map { dir + "/" + $0 }
 }
