@@ -24,6 +24,8 @@ enum Harnesses {
         "config-toml": FuzzConfig.run,
         "console": FuzzConsole.run,
         "mjpeg": FuzzMJPEG.run,
+        "png": FuzzImages.png,
+        "webp": FuzzImages.webp,
     ]
 
     static func selected() -> ([UInt8]) -> Void {

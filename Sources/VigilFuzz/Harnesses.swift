@@ -248,3 +248,30 @@ enum FuzzMJPEG {
         }
     }
 }
+
+// MARK: still images (PNG, WebP) for the offline commands
+
+enum FuzzImages {
+    /// 4 Mpx here (64 Mpx in ImageFile) keeps each call fast; a hostile header still hits the check.
+    static let maximumPixels = 1 << 22
+
+    static func png(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { raw in
+            _ = StillImageFormat(sniffing: raw)
+            do { check(try PNGDecoder.decode(raw, maximumPixels: maximumPixels), "png") } catch { note("png: \(error)") }
+        }
+    }
+
+    static func webp(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { raw in
+            _ = StillImageFormat(sniffing: raw)
+            do { check(try WebPDecoder.decode(raw, maximumPixels: maximumPixels), "webp") } catch { note("webp: \(error)") }
+        }
+    }
+
+    /// A decoded image must be well formed and within the budget (a violation is a bug: trap).
+    static func check(_ img: RGBImage, _ name: String) {
+        precondition(img.isWellFormed && img.width * img.height <= maximumPixels, "\(name): bad image \(img.width)x\(img.height)")
+        note("\(name): decoded \(img.width)x\(img.height)")
+    }
+}

@@ -87,6 +87,8 @@ enum Seeds {
             files.append(("mjpeg", "frame-\(i).jpg", jpeg))
             files.append(("mjpeg", "frame-\(i)-nodht.jpg", removingDHT(jpeg)))
         }
+        // PNG and WebP stills (libpng's and libwebp's encoders): every sample layout, alpha, lossy
+        files += try stillImages()
         for (target, name, bytes) in files {
             guard bytes.count < 64 << 10 else { throw SeedError.failed("\(target)/\(name): \(bytes.count) bytes") }
             mkdir(dir, 0o755)
@@ -147,6 +149,36 @@ enum Seeds {
         var r = try HPKE.Recipient(privateKey: FuzzKeys.agency.key, ciphersuite: .Curve25519_SHA256_ChachaPoly,
                                    info: Data("vigil hit record v1".utf8), encapsulatedKey: Data(record[(e - 36)..<(e - 4)]))
         return Array(try r.open(record[e..<(record.count - 64)], authenticating: record[0..<e]))
+    }
+
+    static func stillImages() throws -> [(String, String, [UInt8])] {
+        let w = 16, h = 12
+        var rgb = RGBImage(width: w, height: h)
+        for i in 0..<(w * h) { for c in 0..<3 { rgb.pixels[3 * i + c] = UInt8(truncatingIfNeeded: i &* (c + 3) &* 7) } }
+        var rgba: [UInt8] = [], grey: [UInt8] = [], wide: [UInt8] = []
+        for i in 0..<(w * h) {
+            rgba += rgb.pixels[(3 * i)..<(3 * i + 3)]
+            rgba.append(UInt8(truncatingIfNeeded: i &* 41))
+            grey.append(UInt8(truncatingIfNeeded: i &* 5))
+        }
+        for v in rgb.pixels { withUnsafeBytes(of: UInt16(v) &* 257) { wide += $0 } }
+        let palette: [UInt8] = [255, 0, 0, 255, 0, 255, 0, 128, 0, 0, 255, 0, 9, 9, 9, 255]
+        var out: [(String, String, [UInt8])] = [
+            ("png", "rgb.png", try PNGEncoder.encode(rgb)),
+            ("png", "rgba.png", try PNGEncoder.encode(width: w, height: h, layout: .rgba, bytes: rgba)),
+            ("png", "grey.png", try PNGEncoder.encode(width: w, height: h, layout: .grey, bytes: grey)),
+            ("png", "grey-alpha.png", try PNGEncoder.encode(width: w, height: h / 2, layout: .greyAlpha, bytes: grey)),
+            ("png", "palette-trns.png", try PNGEncoder.encode(width: w, height: h, layout: .rgbaPalette, bytes: grey.map { $0 % 4 }, colormap: palette)),
+            ("png", "rgb16-nogamma.png", PNGEncoder.removingChunks(try PNGEncoder.encode(width: w, height: h, layout: .linearRGB, bytes: wide), types: ["gAMA", "cHRM"])),
+            ("webp", "lossless.webp", try WebPEncoder.encode(rgb)),
+            ("webp", "lossless-alpha.webp", try WebPEncoder.encode(width: w, height: h, bytes: rgba, alpha: true)),
+            ("webp", "lossy.webp", try WebPEncoder.encode(rgb, quality: 75)),
+            ("webp", "lossy-alpha.webp", try WebPEncoder.encode(width: w, height: h, bytes: rgba, alpha: true, quality: 50)),
+        ]
+        // A minimal animated file (VP8X with the animation flag + ANIM), which the decoder refuses.
+        let chunks: [UInt8] = Array("VP8X".utf8) + [10, 0, 0, 0, 0x02, 0, 0, 0, 15, 0, 0, 11, 0, 0] + Array("ANIM".utf8) + [6, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+        out.append(("webp", "animated.webp", Array("RIFF".utf8) + [UInt8(4 + chunks.count), 0, 0, 0] + Array("WEBP".utf8) + chunks))
+        return out
     }
 
     /// Drops every DHT segment (FF C4): MJPEG from cameras usually has none (the decoder must use
