@@ -25,7 +25,7 @@
 #   /etc/vigil (0770 root:vigil: console config commits), /etc/vigil/keys (0750 root:vigil) - the agency's public keys
 #   /var/lib/vigil (0750 vigil:vigil) with keys/ (0700), watchlist/ (0700), outbox/ (0700),
 #   audit/ (0750), all vigil:vigil
-#   PREFIX/bin/vigil (0755), /usr/share/vigil/models/*.onnx + manifest.json (0644),
+#   PREFIX/bin/vigil (0755), /usr/share/vigil/models/*.onnx + shape_predictor_5.dat + manifest.json (0644),
 #   /usr/share/vigil/board/profiles/*.toml (0644)
 #   /etc/vigil/vigil.toml (0640 root:vigil) from `vigil config init --board NAME`, only if absent
 #   /etc/udev/rules.d/60-vigil-*.rules (0644) and 61-vigil-console-link.rules for the configured
@@ -146,7 +146,7 @@ mkdir_mode /usr/share/vigil/board/profiles 0755 0 0
 
 put_file "$BINARY" "$PREFIX/bin/vigil" 0755 0 0
 nmodels=0
-for m in "$MODELS"/*_int8.onnx "$MODELS"/manifest.json; do
+for m in "$MODELS"/*_int8.onnx "$MODELS"/shape_predictor_5.dat "$MODELS"/manifest.json; do
   [ -f "$m" ] || continue
   put_file "$m" "/usr/share/vigil/models/$(basename "$m")" 0644 0 0
   nmodels=$((nmodels + 1))

@@ -74,6 +74,7 @@ expect /var/lib/vigil/audit "$D" 750 "$VUID:$VGID"
 expect /usr/local/bin/vigil "$F" 755 0:0
 expect /usr/share/vigil/models/blazeface_full_int8.onnx "$F" 644 0:0
 expect /usr/share/vigil/models/dlib_resnet_int8.onnx "$F" 644 0:0
+expect /usr/share/vigil/models/shape_predictor_5.dat "$F" 644 0:0
 for p in "$HERE"/profiles/*.toml; do expect "/usr/share/vigil/board/profiles/$(basename "$p")" "$F" 644 0:0; done
 for r in "$REPO"/udev/60-vigil-*.rules; do expect "/etc/udev/rules.d/$(basename "$r")" "$F" 644 0:0; done
 expect /etc/udev/rules.d/61-vigil-console-link.rules "$F" 644 0:0

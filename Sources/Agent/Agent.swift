@@ -120,7 +120,7 @@ public final class VigilAgent: @unchecked Sendable {
         if let pub = config.string("keys.authority_public"), let model = config.string("models.embedder") {
             do {
                 store = try WatchlistStore(directory: layout.watchlist, authority: try AuthorityPublicKey(file: pub),
-                                           embedder: try EmbedderIdentity(modelFile: model), now: { trusted.failSafeNow() })
+                                           embedder: try config.embedderIdentity(model: model), now: { trusted.failSafeNow() })
             } catch {
                 state.report("watchlist", .fault, "\(error)")
                 log("vigil: watchlist store: \(error)")
@@ -142,7 +142,8 @@ public final class VigilAgent: @unchecked Sendable {
             let detector = try BlazeFaceModel(path: det, backend: FastBackend(threads: threads))
             let embedder = try DlibEmbedder(path: emb, backend: FastBackend(threads: threads))
             let gate = QualityGate(minimumWidth: Double(config.int("detection.min_face_px") ?? 40))
-            let analyzer = FaceAnalyzer(detector: detector, embedder: embedder, gate: gate)
+            let landmarks = try config.landmarksModel.map { try ShapePredictor(file: $0) }
+            let analyzer = FaceAnalyzer(detector: detector, embedder: embedder, gate: gate, landmarks: landmarks)
             let setup = AnalysisSetup(cameras: slots, analyzer: analyzer, store: store, outbox: box, deviceKey: deviceKey,
                                       agencyKey: agencyKey, audit: auditLog, counters: counters, leds: controller, state: state,
                                       ratePerCamera: config.double("detection.rate_hz") ?? 5,
@@ -274,6 +275,7 @@ public final class VigilAgent: @unchecked Sendable {
               let pub = config.string("keys.authority_public"), let model = config.string("models.embedder") else { return nil }
         var c = SyncConfig(server: url, caFile: ca, clientCertificate: config.string("sync.client_cert"), clientKey: config.string("sync.client_key"),
                            store: layout.watchlist, authorityKey: pub, embedderModel: model)
+        c.landmarksModel = config.string("models.landmarks")
         if let k = config.int("sync.max_kbps"), k > 0 { c.bandwidth = Int(k) * 1000 / 8 }
         let window = DailyWindow(config.string("sync.window") ?? "01:00-05:00") ?? DailyWindow("01:00-05:00")!
         return SyncService(config: c, window: window, state: state, audit: audit, clock: clock, log: options.log)

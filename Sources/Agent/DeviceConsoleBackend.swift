@@ -120,7 +120,7 @@ public final class DeviceConsoleBackend: ConsoleBackend, @unchecked Sendable {
                 return (nil, nil, nil, "keys.authority_public / models.embedder not set")
             }
             let store = try WatchlistStore(directory: layout.watchlist, authority: try AuthorityPublicKey(file: pub),
-                                           embedder: try EmbedderIdentity(modelFile: model), now: failSafeNow)
+                                           embedder: try config.embedderIdentity(model: model), now: failSafeNow)
             let (list, health) = store.load()
             return (health, list, store, nil)
         } catch {
@@ -262,6 +262,7 @@ public final class DeviceConsoleBackend: ConsoleBackend, @unchecked Sendable {
         }
         var c = SyncConfig(server: url, caFile: ca, clientCertificate: config.string("sync.client_cert"), clientKey: config.string("sync.client_key"),
                            store: layout.watchlist, authorityKey: pub, embedderModel: model)
+        c.landmarksModel = config.string("models.landmarks")
         if let k = config.int("sync.max_kbps"), k > 0 { c.bandwidth = Int(k) * 1000 / 8 }
         final class Box: @unchecked Sendable { var lines: [String] = []; var result: Result<SyncOutcome, SyncError>? }
         let box = Box()

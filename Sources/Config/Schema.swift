@@ -105,6 +105,8 @@ public enum ConfigSchema {
         Setting("models.detector", .path, .string("/usr/share/vigil/models/blazeface_full_int8.onnx"), "int8 face detector (ONNX)."),
         Setting("models.embedder", .path, .string("/usr/share/vigil/models/dlib_resnet_int8.onnx"),
                 "int8 face embedder (ONNX); must be the one the watchlist was enrolled with."),
+        Setting("models.landmarks", .path, nil,
+                "dlib 5-point landmark model the chips are cut from (unset: shape_predictor_5.dat beside models.embedder when present, else the detector's eye keypoints). Part of the embedder identity a list is enrolled under."),
 
         Setting("detection.rate_hz", .double(0.2...30), .double(5), live: true, "Frames per second given to the detector, per camera."),
         Setting("detection.threads", .int(1...8), .int(1), "Inference threads (a Raspberry Pi 4 has 4 cores; leave some for capture)."),

@@ -9,9 +9,15 @@ public struct FaceAligner: Hashable, Sendable {
     /// Where each keypoint belongs in the chip, in the detector's keypoint order.
     public let template: [Point]
 
-    public init(chipSize: Size, template: [Point]) {
+    /// Cut the chip exactly as dlib's extract_image_chip does (see `transform(for:)` and
+    /// `RGBImage.warpedAffineDlib`): for the 5-point alignment, whose chips must be the ones dlib's
+    /// ResNet was trained on, pixel for pixel.
+    public let dlibSampling: Bool
+
+    public init(chipSize: Size, template: [Point], dlibSampling: Bool = false) {
         self.chipSize = chipSize
         self.template = template
+        self.dlibSampling = dlibSampling
     }
 
     /// dlib's face-recognition ResNet: 150x150 chips framed like dlib's `get_face_chip_details`
@@ -39,7 +45,8 @@ public struct FaceAligner: Hashable, Sendable {
             dlibTemplate(0.1205750620789, 0.2137274526848),
             dlibTemplate(0.3340850613712, 0.2290642403242),
             dlibTemplate(0.4901123135679, 0.6277975316475),
-        ])
+        ],
+        dlibSampling: true)
 
     static func dlibTemplate(_ x: Double, _ y: Double) -> Point {
         Point(x: (x + 0.25) / 1.5 * 150, y: (y + 0.25) / 1.5 * 150)
@@ -50,13 +57,24 @@ public struct FaceAligner: Hashable, Sendable {
     public func transform(for landmarks: [Point]) -> AffineTransform? {
         let n = min(template.count, landmarks.count)
         guard n >= 2 else { return nil }
-        return AffineTransform.similarity(from: Array(template.prefix(n)), to: Array(landmarks.prefix(n)))
+        guard let t = AffineTransform.similarity(from: Array(template.prefix(n)), to: Array(landmarks.prefix(n))) else { return nil }
+        guard dlibSampling else { return t }
+        // dlib (chip_details + get_mapping_to_chip) turns the similarity T into a rectangle of side
+        // W·s − 1 centred on T(W/2) and maps chip pixels 0…W−1 onto its corners, so chip pixel q
+        // samples T(W/2 + m·(q − (W−1)/2)) with m = (W − 1/s) / (W − 1), s = T's scale.
+        let s = abs(t.a * t.d - t.b * t.c).squareRoot()
+        guard s > 0, s.isFinite else { return nil }
+        let w = Double(chipSize.width), h = Double(chipSize.height)
+        let mx = (w - 1 / s) / (w - 1), my = (h - 1 / s) / (h - 1)
+        let kx = w / 2 - mx * (w - 1) / 2, ky = h / 2 - my * (h - 1) / 2
+        return AffineTransform(a: t.a * mx, b: t.b * my, c: t.c * mx, d: t.d * my,
+                               tx: t.a * kx + t.b * ky + t.tx, ty: t.c * kx + t.d * ky + t.ty)
     }
 
     /// The aligned chip, or nil for degenerate keypoints.
     public func align(_ frame: RGBImage, landmarks: [Point]) -> RGBImage? {
         guard let t = transform(for: landmarks) else { return nil }
-        return frame.warpedAffine(t, outputSize: chipSize)
+        return dlibSampling ? frame.warpedAffineDlib(t, outputSize: chipSize) : frame.warpedAffine(t, outputSize: chipSize)
     }
 }
 

@@ -18,19 +18,35 @@ public struct AnalyzedFace: Sendable {
     public var embedding: Embedding?
 }
 
-/// detect (whole frame + tiles) → align → quality gate → embed: the face half of the frame path.
+/// detect (whole frame + tiles) → landmarks → align → quality gate → embed: the face half of the
+/// frame path.
 public final class FaceAnalyzer {
     public let detector: DetectorModel
     public let embedder: FaceEmbedder?
     public var gate: QualityGate?
     public var options: DetectionOptions
+    /// dlib's 5-point landmarks, when given: chips are cut from them (`FaceAligner.dlib5Point`, the
+    /// framing dlib's ResNet was trained on) instead of from the detector's two eye keypoints.
+    public let landmarks: ShapePredictor?
 
     public init(detector: DetectorModel, embedder: FaceEmbedder? = nil, gate: QualityGate? = nil,
-                options: DetectionOptions = DetectionOptions()) {
+                options: DetectionOptions = DetectionOptions(), landmarks: ShapePredictor? = nil) {
         self.detector = detector
         self.embedder = embedder
         self.gate = gate
         self.options = options
+        self.landmarks = landmarks
+    }
+
+    /// The chip for `d`: from the 5-point landmarks when there is a predictor, else from the
+    /// detector's keypoints with the embedder's own aligner.
+    public func chip(for d: Detection, in image: RGBImage, embedder: FaceEmbedder) -> RGBImage? {
+        guard let landmarks else { return embedder.aligner.align(image, landmarks: d.landmarks) }
+        // dlib keeps landmarks as whole pixels (rounded half up) and cuts face_recognition's chips
+        // from those: the same here, so the chip is dlib's.
+        let points = landmarks.predict(image, rect: ShapePredictor.dlibRect(for: d.box))
+            .map { Point(x: ($0.x + 0.5).rounded(.down), y: ($0.y + 0.5).rounded(.down)) }
+        return FaceAligner.dlib5Point.align(image, landmarks: points)
     }
 
     /// Faces in `image`, largest first. Embeddings are computed only for faces that pass the
@@ -68,7 +84,7 @@ public final class FaceAnalyzer {
             var face = AnalyzedFace(detection: d, quality: nil, embedding: nil)
             defer { out.append(face) }
             guard embed || gate != nil, let embedder else { continue }
-            let chip = embedder.aligner.align(image, landmarks: d.landmarks)
+            let chip = chip(for: d, in: image, embedder: embedder)
             if let chip, let gate {
                 let q = gate.assess(d, chip: chip)
                 face.quality = q

@@ -205,7 +205,7 @@ public struct ShapePredictor: Sendable {
         let dim = shape.count
         let w = image.width, h = image.height
         let wellFormed = image.isWellFormed
-        let sx = Float(rect.width), sy = Float(rect.height), ox = Float(rect.x), oy = Float(rect.y)
+        // dlib maps normalised shape coordinates to the image in double (point_transform_affine).
         var features = [Float]()
         image.pixels.withUnsafeBufferPointer { px in
             for c in cascades {
@@ -219,7 +219,7 @@ public struct ShapePredictor: Sendable {
                     let k = Int(c.anchor[i]) * 2
                     let u = a * dx - b * dy + shape[k]
                     let v = b * dx + a * dy + shape[k + 1]
-                    let xi = Self.roundHalfUp(ox + u * sx), yi = Self.roundHalfUp(oy + v * sy)
+                    let xi = Self.roundHalfUp(rect.x + Double(u) * rect.width), yi = Self.roundHalfUp(rect.y + Double(v) * rect.height)
                     if wellFormed, xi >= 0, yi >= 0, xi < w, yi < h {
                         let p = (yi * w + xi) * 3
                         features[i] = Float((UInt32(px[p]) + UInt32(px[p + 1]) + UInt32(px[p + 2])) / 3)
@@ -250,9 +250,20 @@ public struct ShapePredictor: Sendable {
         return out
     }
 
+    /// The rectangle dlib's HOG detector would give for a face BlazeFace boxed as `box`: the
+    /// 5-point model was trained on HOG boxes, and its cascade starts from the mean shape placed
+    /// in that box. Fitted on the PyPI photos (scripts/eval/fit_landmark_rect.py: 52 faces, photos,
+    /// mirrors and rescales): same centre (dy +0.006 h, sd 0.05), side 0.925 of BlazeFace's
+    /// (sd 0.09); the cascade absorbs the rest (the parity test shifts boxes by ±12 %).
+    public static func dlibRect(for box: Box) -> Box {
+        let side = 0.925 * (box.width + box.height) / 2
+        let cx = box.x + box.width / 2, cy = box.y + box.height / 2 + 0.006 * box.height
+        return Box(x: cx - side / 2, y: cy - side / 2, width: side, height: side)
+    }
+
     /// dlib's float→long point conversion rounds half up (floor(x + 0.5)); non-finite or huge
     /// values become -1 (outside every image).
-    @inline(__always) static func roundHalfUp(_ v: Float) -> Int {
+    @inline(__always) static func roundHalfUp(_ v: Double) -> Int {
         let r = (v + 0.5).rounded(.down)
         guard r.isFinite, abs(r) < 1e9 else { return -1 }
         return Int(r)
@@ -261,22 +272,42 @@ public struct ShapePredictor: Sendable {
     /// Least-squares similarity (rotation + uniform scale + translation) mapping `from` onto `to`,
     /// returned as the linear part (a, b) of [a -b; b a]; identity for one point or a degenerate
     /// `from`.
+    /// Computed in double and rounded to float at the end, as dlib's find_similarity_transform
+    /// (Umeyama, double) followed by matrix_cast<float>: a feature pixel sits on a rounding
+    /// boundary often enough that float here flips a few tree branches per hundred faces.
     static func similarity(from p: [Float], to q: [Float]) -> (Float, Float) {
         let n = p.count / 2
         guard n > 1 else { return (1, 0) }
-        var mpx: Float = 0, mpy: Float = 0, mqx: Float = 0, mqy: Float = 0
-        for i in 0..<n { mpx += p[2 * i]; mpy += p[2 * i + 1]; mqx += q[2 * i]; mqy += q[2 * i + 1] }
-        let inv = 1 / Float(n)
+        var mpx = 0.0, mpy = 0.0, mqx = 0.0, mqy = 0.0
+        for i in 0..<n { mpx += Double(p[2 * i]); mpy += Double(p[2 * i + 1]); mqx += Double(q[2 * i]); mqy += Double(q[2 * i + 1]) }
+        let inv = 1 / Double(n)
         mpx *= inv; mpy *= inv; mqx *= inv; mqy *= inv
-        var sxx: Float = 0, sab: Float = 0, sba: Float = 0
+        var sxx = 0.0, sab = 0.0, sba = 0.0
         for i in 0..<n {
-            let x = p[2 * i] - mpx, y = p[2 * i + 1] - mpy
-            let u = q[2 * i] - mqx, v = q[2 * i + 1] - mqy
+            let x = Double(p[2 * i]) - mpx, y = Double(p[2 * i + 1]) - mpy
+            let u = Double(q[2 * i]) - mqx, v = Double(q[2 * i + 1]) - mqy
             sxx += x * x + y * y
             sab += x * u + y * v
             sba += x * v - y * u
         }
         guard sxx > 0 else { return (1, 0) }
-        return (sab / sxx, sba / sxx)
+        return (Float(sab / sxx), Float(sba / sxx))
+    }
+}
+
+/// A landmark model file that cannot be used: which file, and why (unreadable, or which check of
+/// the format failed).
+public struct ShapePredictorFileError: Error, CustomStringConvertible, Equatable {
+    public var path: String
+    public var reason: String
+    public var description: String { "landmark model \(path): \(reason)" }
+}
+
+extension ShapePredictor {
+    /// Reads and checks a serialized predictor file (the CLI and the agent load it this one way).
+    public init(file path: String) throws(ShapePredictorFileError) {
+        let bytes: [UInt8]
+        do { bytes = try readFile(path) } catch { throw ShapePredictorFileError(path: path, reason: "\(error)") }
+        do { try self.init(serialized: bytes) } catch { throw ShapePredictorFileError(path: path, reason: "\(error)") }
     }
 }

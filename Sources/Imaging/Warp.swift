@@ -88,6 +88,42 @@ extension RGBImage {
     }
 }
 
+extension RGBImage {
+    /// Bilinear resampling as dlib's `interpolate_bilinear` + `extract_image_chip` compute it: in
+    /// double, each channel truncated to 8 bits, and a pixel whose 2×2 neighbourhood is not wholly
+    /// inside the image left black. Used where the chip must be dlib's own, pixel for pixel (the
+    /// 5-point alignment dlib's ResNet was trained on); `warpedAffine` is the fast fixed-point
+    /// path for everything else. `t` maps output pixels to source pixels.
+    public func warpedAffineDlib(_ t: AffineTransform, outputSize: Size) -> RGBImage {
+        let ow = outputSize.width, oh = outputSize.height
+        guard ow > 0, oh > 0 else { return .empty }
+        var out = RGBImage(width: ow, height: oh)
+        guard isWellFormed, t.isFinite else { return out }
+        let sw = width, sh = height
+        pixels.withUnsafeBufferPointer { src in
+            out.pixels.withUnsafeMutableBufferPointer { dst in
+                for oy in 0..<oh {
+                    for ox in 0..<ow {
+                        let x = t.a * Double(ox) + t.b * Double(oy) + t.tx
+                        let y = t.c * Double(ox) + t.d * Double(oy) + t.ty
+                        guard x >= 0, y >= 0, x < Double(sw - 1), y < Double(sh - 1) else { continue }
+                        let l = Int(x), tp = Int(y)
+                        let fx = x - Double(l), fy = y - Double(tp)
+                        let p00 = (tp * sw + l) * 3, p01 = p00 + 3, p10 = p00 + sw * 3, p11 = p10 + 3
+                        let o = (oy * ow + ox) * 3
+                        for ch in 0..<3 {
+                            let top = (1 - fx) * Double(src[p00 + ch]) + fx * Double(src[p01 + ch])
+                            let bottom = (1 - fx) * Double(src[p10 + ch]) + fx * Double(src[p11 + ch])
+                            dst[o + ch] = UInt8((1 - fy) * top + fy * bottom)
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+}
+
 /// Fixed-point helpers for `warpedAffine`.
 enum Warp {
     /// Coordinates carry 16 fractional bits.

@@ -1,5 +1,8 @@
 // The watchlist bundle: one signed file, parsed here without trusting a single byte of it.
 // Layout (little endian) in docs/WATCHLIST-BUNDLE.md; `BundleLayout` holds the offsets.
+#if canImport(Glibc)
+import Glibc
+#endif
 import Crypto
 import VigilCore
 
@@ -32,6 +35,43 @@ public struct EmbedderIdentity: Sendable, Equatable, CustomStringConvertible {
         sha256 = Array(SHA256.hash(data: bytes))
     }
     public var description: String { "\(id) (sha256 \(hex(sha256.prefix(8))))" }
+
+    /// The identity of the whole embedding pipeline: the embedder and, when chips are cut from a
+    /// landmark model, that model too — the same ResNet on differently aligned chips gives
+    /// embeddings a list must not be compared with. Id "NAME+landmarks" (NAME cut to 22 bytes),
+    /// SHA-256 over the two files' SHA-256s. Without a landmark file: `init(modelFile:)`.
+    public init(modelFile path: String, landmarksFile: String?) throws(FileError) {
+        try self.init(modelFile: path)
+        guard let landmarksFile else { return }
+        let lm = try readFile(landmarksFile)
+        id = String(decoding: id.utf8.prefix(22), as: UTF8.self) + "+landmarks"
+        sha256 = Array(SHA256.hash(data: sha256 + Array(SHA256.hash(data: lm))))
+    }
+
+    /// The pipeline of embedder file `embedder`, its landmark model found by `EmbeddingPipeline`.
+    public init(pipelineFor embedder: String, landmarks: String? = nil) throws(FileError) {
+        try self.init(modelFile: embedder, landmarksFile: EmbeddingPipeline.landmarksPath(embedder: embedder, explicit: landmarks))
+    }
+}
+
+/// Where the landmark model of an embedding pipeline is: one rule for the CLI (`--landmarks`),
+/// the device (`models.landmarks`) and `watchlist sync` (`landmarks =`), so enrollment, install,
+/// sync and matching always agree on the identity.
+public enum EmbeddingPipeline {
+    /// `make models` and install.sh put it beside the embedder.
+    public static let landmarksFileName = "shape_predictor_5.dat"
+
+    /// `explicit` when given ("none": chips from the detector's eye keypoints, no landmark model);
+    /// otherwise `shape_predictor_5.dat` in the embedder's directory if that file exists, else nil.
+    /// A device missing the file therefore computes a different identity and refuses lists
+    /// enrolled with landmarks (with the wrong-embedder reason) rather than comparing across
+    /// alignments.
+    public static func landmarksPath(embedder: String, explicit: String?) -> String? {
+        if let explicit { return explicit == "none" ? nil : explicit }
+        let dir = embedder.contains("/") ? String(embedder[..<embedder.lastIndex(of: "/")!]) : "."
+        let sibling = (dir.isEmpty ? "" : dir) + "/" + landmarksFileName
+        return access(sibling, R_OK) == 0 ? sibling : nil
+    }
 }
 
 /// One watched person: never a name — an opaque id, the legal basis, a category and an expiry.

@@ -39,6 +39,8 @@ public struct SyncConfig: Sendable, Equatable {
     public var store: String
     public var authorityKey: String
     public var embedderModel: String
+    /// The landmark model (`landmarks =`); nil: `EmbeddingPipeline`'s rule (beside the embedder).
+    public var landmarksModel: String?
     /// Bytes per second; nil: unpaced.
     public var bandwidth: Int?
     /// Extra attempts after the first, for connection errors and 5xx.
@@ -54,7 +56,7 @@ public struct SyncConfig: Sendable, Equatable {
         self.store = store; self.authorityKey = authorityKey; self.embedderModel = embedderModel
     }
 
-    public static let keys = ["server", "ca", "client_cert", "client_key", "store", "authority_key", "embedder",
+    public static let keys = ["server", "ca", "client_cert", "client_key", "store", "authority_key", "embedder", "landmarks",
                               "bandwidth", "retries", "backoff", "timeout"]
 
     public init(parsing text: String, path: String = "config") throws(SyncError) {
@@ -70,6 +72,7 @@ public struct SyncConfig: Sendable, Equatable {
         self.init(server: server, caFile: try required("ca"), clientCertificate: values["client_cert"], clientKey: values["client_key"],
                   store: try required("store"), authorityKey: try required("authority_key"), embedderModel: try required("embedder"))
         guard (clientCertificate == nil) == (clientKey == nil) else { throw .config("\(path): client_cert and client_key go together") }
+        landmarksModel = values["landmarks"]
         if let b = values["bandwidth"] {
             guard let n = Int(b), n > 0 else { throw .config("\(path): bandwidth must be a positive number of bytes per second") }
             bandwidth = n
@@ -214,7 +217,7 @@ struct Syncer {
         do {
             authority = try AuthorityPublicKey(file: config.authorityKey)
             store = try WatchlistStore(directory: config.store, authority: authority,
-                                       embedder: try EmbedderIdentity(modelFile: config.embedderModel), now: now)
+                                       embedder: try EmbedderIdentity(pipelineFor: config.embedderModel, landmarks: config.landmarksModel), now: now)
         } catch let e as WatchlistError { throw SyncError.store(e) } catch let e as FileError { throw SyncError.store(.storage(e)) }
         let tls = try makeTLS()
 

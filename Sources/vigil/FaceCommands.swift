@@ -4,6 +4,7 @@ import Imaging
 import Inference
 import Pipeline
 import VigilCore
+import Watchlist
 
 /// Options shared by the face commands: where the models are.
 struct ModelOptions: ParsableArguments {
@@ -16,13 +17,23 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Embedder model file (default: MODELS/dlib_resnet_int8.onnx).")
     var embedder: String?
 
+    @Option(help: "dlib 5-point landmark model the chips are cut from (default: shape_predictor_5.dat beside the embedder, if present), or 'none' for the detector's eye keypoints. Part of the embedder's identity: a list is installed, searched and matched only with the alignment it was enrolled with.")
+    var landmarks: String?
+
     var detectorPath: String { detector ?? models + "/blazeface_full_int8.onnx" }
     var embedderPath: String { embedder ?? models + "/dlib_resnet_int8.onnx" }
+    var landmarksPath: String? { EmbeddingPipeline.landmarksPath(embedder: embedderPath, explicit: landmarks) }
+
+    /// The identity lists are enrolled, installed and searched under: the embedder and the landmark model.
+    func embedderIdentity() throws -> EmbedderIdentity {
+        try EmbedderIdentity(modelFile: embedderPath, landmarksFile: landmarksPath)
+    }
 
     func analyzer(embed: Bool) throws -> FaceAnalyzer {
         let det = try BlazeFaceModel(path: detectorPath)
         let emb = embed ? try DlibEmbedder(path: embedderPath) : nil
-        return FaceAnalyzer(detector: det, embedder: emb)
+        let sp = embed ? try landmarksPath.map { try ShapePredictor(file: $0) } : nil
+        return FaceAnalyzer(detector: det, embedder: emb, landmarks: sp)
     }
 }
 

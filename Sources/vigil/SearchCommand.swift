@@ -36,7 +36,7 @@ extension Vigil.WatchlistCommand {
             let search: ProbeSearch
             do {
                 search = try ProbeSearch(bundle: try readFile(bundle), authority: try AuthorityPublicKey(file: pubkey),
-                                         embedder: try EmbedderIdentity(modelFile: modelOptions.embedderPath),
+                                         embedder: try modelOptions.embedderIdentity(),
                                          now: Int64(time(nil)))
             } catch { throw fail("\(bundle): \(error)") }
             let analyzer: FaceAnalyzer

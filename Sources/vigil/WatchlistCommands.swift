@@ -95,7 +95,7 @@ extension Vigil.WatchlistCommand {
             } catch let e as ExitCode { throw e } catch { throw fail("\(error)") }
             guard !list.isEmpty else { throw fail("\(subjects): no photos") }
             let embedder: EmbedderIdentity
-            do { embedder = try EmbedderIdentity(modelFile: modelOptions.embedderPath) } catch { throw fail("\(error)") }
+            do { embedder = try modelOptions.embedderIdentity() } catch { throw fail("\(error)") }
             // The operating point goes into the header (format 2) only when entries are calibrated.
             let header = WatchlistHeader(listVersion: version, issued: now, expires: exp,
                                          maximumStaleness: Int64(maxStalenessDays) * 86_400, embedder: embedder,
@@ -217,7 +217,7 @@ extension Vigil.WatchlistCommand {
             let audit = openAuditDirectory(auditDir)
             do {
                 let s = try WatchlistStore(directory: store, authority: try AuthorityPublicKey(file: pubkey),
-                                           embedder: try EmbedderIdentity(modelFile: modelOptions.embedderPath))
+                                           embedder: try modelOptions.embedderIdentity())
                 let r = try s.install(try readFile(file))
                 auditInstall(audit, r, by: "vigil watchlist install")
                 print("installed watchlist v\(r.version) (\(r.entries) entries, \(r.rows) embeddings)" + (r.previous.map { "; v\($0) kept as fallback" } ?? ""))
@@ -237,7 +237,7 @@ extension Vigil.WatchlistCommand {
         func run() throws {
             do {
                 let s = try WatchlistStore(directory: store, authority: try AuthorityPublicKey(file: pubkey),
-                                           embedder: try EmbedderIdentity(modelFile: modelOptions.embedderPath))
+                                           embedder: try modelOptions.embedderIdentity())
                 let (list, health) = s.load()
                 print("\(health)")
                 if let list { print("entries \(list.entries.count), embeddings \(list.rowCount), mode \(list.header.mode), highest version ever installed \(s.highestInstalledVersion)") }
@@ -268,7 +268,7 @@ extension Vigil.WatchlistCommand {
                 let now = Int64(time(nil))
                 let header = WatchlistHeader(listVersion: version, issued: now, expires: now + Int64(days) * 86_400,
                                              maximumStaleness: 14 * 86_400,
-                                             embedder: try EmbedderIdentity(modelFile: modelOptions.embedderPath),
+                                             embedder: try modelOptions.embedderIdentity(),
                                              mode: .investigative, thresholdFloor: Float(FaceMatching.defaultThreshold), dimension: 128)
                 var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
                 func next() -> Float {  // xorshift → roughly normal (sum of 4 uniforms)

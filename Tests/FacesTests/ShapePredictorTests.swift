@@ -74,10 +74,7 @@ private func tinyPredictorBytes(idx1: Int64 = 0, anchor: Int64 = 1) -> [UInt8] {
     }
 
     @Test func parsesDlibsFivePointModel() throws {
-        guard let bytes = realModelBytes() else {
-            print("ShapePredictorTests: models/shape_predictor_5.dat absent (run make models); skipped")
-            return
-        }
+        let bytes = try #require(realModelBytes(), "models/shape_predictor_5.dat (make models)")
         let p = try ShapePredictor(serialized: bytes)
         #expect(p.landmarkCount == 5)
         #expect(p.cascades.count == 15)
@@ -87,9 +84,11 @@ private func tinyPredictorBytes(idx1: Int64 = 0, anchor: Int64 = 1) -> [UInt8] {
         let t = FaceAligner.dlib5Point.template
         #expect(t.count == 5)
         let tr = try #require(FaceAligner.dlib5Point.transform(for: t))
+        // dlib samples chip pixel q at T(W/2 + m·(q − (W−1)/2)); with T the identity (s = 1,
+        // m = 1) that is q + 0.5: dlib's half-pixel convention, reproduced.
         for q in t {
             let m = tr.apply(q)
-            #expect(abs(m.x - q.x) < 1e-9 && abs(m.y - q.y) < 1e-9)
+            #expect(abs(m.x - q.x - 0.5) < 1e-9 && abs(m.y - q.y - 0.5) < 1e-9)
         }
     }
 }

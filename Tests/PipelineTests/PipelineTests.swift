@@ -164,7 +164,10 @@ struct ImageFileTests {
         let empty = try write([])
         #expect(throws: ImageFile.LoadError(path: empty, reason: "empty file")) { try ImageFile.load(empty) }
         let png = try write([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
-        #expect(throws: ImageFile.LoadError(path: png, reason: "not a JPEG image (Vigil reads JPEG)")) { try ImageFile.load(png) }
+        // PNG magic alone: read as a PNG now (PNG and WebP are inputs), refused as a truncated one.
+        #expect(throws: ImageFile.LoadError(path: png, reason: "corrupt PNG: truncated: 8 bytes end before the IEND chunk")) { try ImageFile.load(png) }
+        let text = try write(Array("hello, not an image\n".utf8))
+        #expect(throws: ImageFile.LoadError.self) { try ImageFile.load(text) }
         #expect(throws: ImageFile.LoadError.self) { try ImageFile.load("/nonexistent/x.jpg") }
         let jpeg = try JPEGEncoder().encode(DemoClip.scene(0, 2, Size(width: 64, height: 48)))
         let cut = try write(Array(jpeg.prefix(jpeg.count / 2)))

@@ -48,7 +48,7 @@ def main():
     args = ap.parse_args()
     M = args.models
     names = ["blazeface_full_float.onnx", "blazeface_full_int8.onnx",
-             "dlib_resnet_float.onnx", "dlib_resnet_int8.onnx"]
+             "dlib_resnet_float.onnx", "dlib_resnet_int8.onnx", "shape_predictor_5.dat"]
     state = {}
     missing = [n for n in names + ["manifest.json"] if not (M / n).exists()]
     if missing:
@@ -75,6 +75,14 @@ def main():
             if expected.get(n) != h:
                 bad.append(f"{n}: expected-sha256.txt {expected.get(n)} != {h}")
         return "; ".join(bad)
+
+    @check("shape_predictor_5.dat loads in dlib (PyPI dlib-bin) with 5 landmarks")
+    def _():
+        import dlib
+        sp = dlib.shape_predictor(str(M / "shape_predictor_5.dat"))
+        img = np.zeros((100, 100, 3), np.uint8)
+        n = sp(img, dlib.rectangle(10, 10, 90, 90)).num_parts
+        return "" if n == 5 else f"{n} landmarks"
 
     for stem in ("blazeface_full", "dlib_resnet"):
         @check(f"{stem}_int8 is QDQ, uint8 activations, per-channel int8 weights, loads in onnxruntime")

