@@ -50,6 +50,13 @@ def bundle(a):
     seed = read_key(a.key)
     model = open(a.embedder, "rb").read()
     emb_id = a.embedder_id or os.path.basename(a.embedder).removesuffix(".onnx")
+    emb_sha = hashlib.sha256(model).digest()
+    # The embedding pipeline's identity (Watchlist EmbeddingPipeline): the landmark model beside
+    # the embedder, when present, is part of it — id NAME+landmarks, sha256 over both sha256s.
+    lm = os.path.join(os.path.dirname(os.path.abspath(a.embedder)), "shape_predictor_5.dat")
+    if os.path.exists(lm) and not a.embedder_id:
+        emb_id = emb_id.encode()[:22].decode() + "+landmarks"
+        emb_sha = hashlib.sha256(emb_sha + hashlib.sha256(open(lm, "rb").read()).digest()).digest()
     now = int(time.time())
     if a.expired:
         issued, expires = now - 10 * 86400, now - 86400
@@ -62,7 +69,7 @@ def bundle(a):
     out = bytearray(S + 4 * R)
     struct.pack_into("<8sHHIQqqq", out, 0, b"VIGILWL\0", 1, 256, 0, a.version, issued, expires, 14 * 86400)
     out[48:48 + len(emb_id)] = emb_id.encode()
-    out[80:112] = hashlib.sha256(model).digest()
+    out[80:112] = emb_sha
     struct.pack_into("<B3xfHHIII", out, 112, 1, 0.9, D, 0, E, R, 0)
     struct.pack_into("<QQQ", out, 136, 256, M, S)
     out[160:192] = hashlib.sha256(public_key(seed)).digest()
