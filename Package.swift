@@ -2,7 +2,7 @@
 //
 // Vigil: an edge agent for camera appliances. See README.md and docs/ for the architecture.
 //
-// C is confined to the three system-library shim targets (CV4L2, CTurboJPEG, CGPIOD) and the
+// C is confined to the system-library shim targets (CV4L2, CTurboJPEG, CPNG, CWebP, CGPIOD) and the
 // int8 kernel library CKernels; only the modules right above them (Capture, Imaging,
 // FastKernels, LEDs) import C. Everything else is Swift.
 import PackageDescription

@@ -2,7 +2,7 @@
 //
 // Why it is one module: decoding (TurboJPEG, raw Y'CbCr), resizing, cropping and warping all
 // run per frame on a small ARM board, share one image type (`RGBImage`) and one error type
-// (`ImagingError`), and are the only code allowed to touch libturbojpeg (via CTurboJPEG).
+// (`ImagingError`), and are the only code allowed to touch libturbojpeg, libpng and libwebp (via CTurboJPEG, CPNG, CWebP).
 //
 // Map of the files (one job each):
 // - RGBImage.swift            the image value type
@@ -11,6 +11,8 @@
 // - TurboJPEGScaling.swift    TurboJPEG's DCT scaling factors and the scaled-size choice
 // - JPEGDecoder.swift         MJPEG/JPEG -> RGB with DCT-domain downscaling
 // - JPEGEncoder.swift         RGB -> JPEG (snapshots, test fixtures)
+// - PNGDecoder.swift          still PNG -> RGB (libpng simplified API via CPNG; offline commands only)
+// - WebPDecoder.swift         still WebP -> RGB (libwebp via CWebP; offline commands only)
 // - ColorConversion.swift     BT.601 limited-range Y'CbCr -> RGB for YUYV/NV12/GREY frames
 // - FrameDecoder.swift        any captured `Frame` -> RGB
 // - Resize.swift, Crop.swift, Warp.swift   geometry on RGBImage
