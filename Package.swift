@@ -162,7 +162,9 @@ let package = Package(
         .executableTarget(
             name: "VigilFuzz",
             dependencies: [
-                "VigilCore", "Imaging", "Inference", "Watchlist", "Hits", "Config", "Console", "Audit",
+                "VigilCore", "Imaging", "Inference", "Watchlist", "Hits", "Config", "Console", "Audit", "Faces",
+                // the hand-written landmark-model seeds (DlibShapePredictorWriter)
+                "VigilTestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
 

@@ -26,6 +26,7 @@ enum Harnesses {
         "mjpeg": FuzzMJPEG.run,
         "png": FuzzImages.png,
         "webp": FuzzImages.webp,
+        "shape-predictor": FuzzShapePredictor.run,
     ]
 
     static func selected() -> ([UInt8]) -> Void {

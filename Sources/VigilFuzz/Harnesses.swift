@@ -3,6 +3,7 @@
 import Config
 import Console
 import Crypto
+import Faces
 import Foundation
 import Hits
 import Imaging
@@ -273,5 +274,37 @@ enum FuzzImages {
     static func check(_ img: RGBImage, _ name: String) {
         precondition(img.isWellFormed && img.width * img.height <= maximumPixels, "\(name): bad image \(img.width)x\(img.height)")
         note("\(name): decoded \(img.width)x\(img.height)")
+    }
+}
+
+// MARK: the dlib 5-point landmark model (models.landmarks: a file an operator may point anywhere)
+
+enum FuzzShapePredictor {
+    /// A fixed 48×40 gradient: feature pixels differ, so every tree walks both ways somewhere.
+    nonisolated(unsafe) static let image: RGBImage = {
+        var img = RGBImage(width: 48, height: 40)
+        for i in 0..<(48 * 40) { for c in 0..<3 { img.pixels[3 * i + c] = UInt8(truncatingIfNeeded: (i % 48) * 5 + (i / 48) * (c + 2)) } }
+        return img
+    }()
+
+    /// Rectangles a detector could hand over: inside, straddling the border, outside, empty,
+    /// and absurdly large (feature pixels then fall outside the image and read 0).
+    static let rects = [
+        Box(x: 8, y: 6, width: 30, height: 28), Box(x: -20, y: 30, width: 40, height: 40),
+        Box(x: 500, y: 500, width: 10, height: 10), Box(x: 10, y: 10, width: 0, height: 0),
+        Box(x: -1e12, y: 1e12, width: 1e13, height: 1e13),
+    ]
+
+    static func run(_ bytes: [UInt8]) {
+        let p: ShapePredictor
+        do { p = try ShapePredictor(serialized: bytes) } catch { note("shape-predictor: \(error)"); return }
+        precondition(p.landmarkCount >= 1, "shape-predictor: parsed a model without landmarks")
+        // A parsed model is then run: `predict` must never index out of bounds (its safety rests
+        // on init's checks) and must return one point per landmark.
+        for r in rects {
+            let pts = p.predict(image, rect: r)
+            precondition(pts.count == p.landmarkCount, "shape-predictor: \(pts.count) points for \(p.landmarkCount) landmarks")
+        }
+        note("shape-predictor: \(p.landmarkCount) landmarks, \(p.cascades.count) cascades")
     }
 }

@@ -7,6 +7,7 @@ import Foundation
 import Hits
 import Imaging
 import VigilCore
+import VigilTestSupport
 import Watchlist
 
 enum Seeds {
@@ -89,6 +90,10 @@ enum Seeds {
         }
         // PNG and WebP stills (libpng's and libwebp's encoders): every sample layout, alpha, lossy
         files += try stillImages()
+        // landmark models written by hand in dlib's serialization (VigilTestSupport), never dlib's file
+        files.append(("shape-predictor", "tiny.dat", DlibShapePredictorWriter.tiny()))
+        files.append(("shape-predictor", "five-point.dat", DlibShapePredictorWriter.fivePoint()))
+        files.append(("shape-predictor", "five-point-deep.dat", DlibShapePredictorWriter.fivePoint(cascades: 2, trees: 2, depth: 5, features: 40, seed: 11)))
         for (target, name, bytes) in files {
             guard bytes.count < 64 << 10 else { throw SeedError.failed("\(target)/\(name): \(bytes.count) bytes") }
             mkdir(dir, 0o755)

@@ -3,6 +3,7 @@ import Imaging
 import Testing
 import VigilCore
 import Faces
+import VigilTestSupport
 
 /// The dlib 5-point model, read by our own parser: from models/ when `make models` put it there.
 private func realModelBytes() -> [UInt8]? {
@@ -10,34 +11,11 @@ private func realModelBytes() -> [UInt8]? {
     return FileManager.default.contents(atPath: root.appendingPathComponent("models/shape_predictor_5.dat").path).map { [UInt8]($0) }
 }
 
-/// dlib integer encoding, for building small predictors by hand.
-private func enc(_ v: Int64) -> [UInt8] {
-    var m = v.magnitude, b = [UInt8]()
-    while m > 0 { b.append(UInt8(m & 0xFF)); m >>= 8 }
-    return [UInt8(b.count) | (v < 0 ? 0x80 : 0)] + b
-}
-
-/// dlib float encoding m·2^e with a 24-bit mantissa: exact for any float.
-private func encf(_ f: Float) -> [UInt8] {
-    if f == 0 { return enc(0) + enc(0) }
-    let e = Int64(f.exponent) - 23
-    let m = Int64((Double(f) / pow(2, Double(e))).rounded())
-    return enc(m) + enc(e)
-}
-
-/// A 2-landmark, 1-cascade, 1-tree (depth 1) predictor with 2 feature pixels.
 private func tinyPredictorBytes(idx1: Int64 = 0, anchor: Int64 = 1) -> [UInt8] {
-    var b = enc(1)
-    b += enc(-4) + enc(-1) + [0.3, 0.4, 0.7, 0.6].flatMap(encf)
-    b += enc(1) + enc(1)                                  // one cascade of one tree
-    b += enc(1) + enc(idx1) + enc(1) + encf(10)           // one split
-    b += enc(2)
-    b += enc(-4) + enc(-1) + [0.01, 0, 0, 0].flatMap(encf)
-    b += enc(-4) + enc(-1) + [-0.01, 0, 0, 0].flatMap(encf)
-    b += enc(1) + enc(2) + enc(0) + enc(anchor)           // anchor_idx
-    b += enc(1) + enc(2) + [0.05, 0, -0.05, 0].flatMap(encf)
-    return b
+    DlibShapePredictorWriter.tiny(idx1: idx1, anchor: anchor)
 }
+private let enc = DlibShapePredictorWriter.integer
+private let encf = DlibShapePredictorWriter.float
 
 @Suite struct ShapePredictorTests {
     @Test func parsesTheTinyPredictorAndPredicts() throws {

@@ -42,6 +42,24 @@ struct CalibrationTests {
         #expect(abs(c.falseMatchRate(at: c.threshold) - 1e-3) < 1e-4)
     }
 
+    /// An entry calibrated against a 500-entry list alone has 499 impostor scores, so its tail
+    /// rests on 9 excesses. Over many such entries the rate the thresholds actually let through
+    /// must average the target: the plug-in exponential (scale = mean excess) lets through about
+    /// 3x the target here (its rate is convex in the noisy scale), the predictive tail does not.
+    @Test func smallCohortThresholdsHoldTheTargetOnAverage() {
+        var rng = Rng(s: 29)
+        let fit = CalibrationFit(targetFalseMatchRate: 1e-4)
+        var total = 0.0
+        let entries = 3000
+        for _ in 0..<entries {
+            let c = fit.fit(impostorScores: exponentialScores(499, &rng), floor: 0.1, fallback: 0.99)
+            // the true rate at this threshold: P(S >= t) = exp(-(t - 0.6) / 0.03)
+            total += exp(-(Double(c.threshold) - 0.6) / 0.03)
+        }
+        let mean = total / Double(entries)
+        #expect(mean > 0.6e-4 && mean < 1.4e-4, "mean rate let through \(mean) for a target of 1e-4")
+    }
+
     @Test func aDenseNeighbourhoodGetsAHigherThreshold() {
         var rng = Rng(s: 11)
         let fit = CalibrationFit(targetFalseMatchRate: 1e-4)
