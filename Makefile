@@ -72,7 +72,7 @@ build-release: setup
 # (Tests/InferenceTests compare Vigil's engine with these outputs). Regenerated when the models or
 # the generators change; YuNet cases need ../shared (skipped with a notice without it).
 YUNET := $(REPO)/../shared/models/yunet/face_detection_yunet_2026may.onnx
-$(STAMPS)/optests: scripts/optests/make_optests.py scripts/optests/make_yunet_faces.py scripts/optests/make_landmark_refs.py models/manifest.json | models
+$(STAMPS)/optests: scripts/optests/make_optests.py scripts/optests/make_yunet_faces.py scripts/optests/make_landmark_refs.py scripts/models/ort_host.py models/manifest.json | models
 	$(PY) scripts/optests/make_optests.py $(CACHE)/optests --yunet $(YUNET) --models models
 	@test -f $(CACHE)/optests/STAMP
 	$(PY) scripts/optests/make_yunet_faces.py $(CACHE)/optests $(YUNET) .cache/photos/obama.jpg .cache/photos/biden.jpg .cache/models-work/inputs/t1.jpg

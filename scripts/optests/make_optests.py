@@ -14,7 +14,9 @@ per-channel weights) twice -- U8S8 (uint8 activations, int8 weights) and S8S8 --
 onnxruntime with 1 intra-op thread and ORT_ENABLE_ALL, so the QDQ groups become onnxruntime's real
 int8 kernels (QLinearConv, QLinearAdd, QLinearAveragePool, ...) as they run in production; the
 reference is compared with what onnxruntime actually computes, not with a float simulation of the
-QDQ graph (ORT_DISABLE_ALL). Where onnxruntime has no int8 kernel (e.g. S8S8 AveragePool on
+QDQ graph (ORT_DISABLE_ALL). On an x86-64 host without VNNI, where onnxruntime's U8S8 products
+saturate, the reference runs the same model with its weights stored as uint8 (scripts/models/
+ort_host.py): the same numbers, computed exactly. Where onnxruntime has no int8 kernel (e.g. S8S8 AveragePool on
 x86-64, bilinear Resize) it runs DQ → float op → Q, and that is what is compared. Each
 case directory OUTDIR/<case>-<u8s8|s8s8>/ holds:
 
@@ -35,6 +37,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 import onnxruntime as ort
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models"))
+import ort_host  # noqa: E402
 from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
                                       quantize_static)
 
@@ -411,11 +415,13 @@ def quantize(fp32_path, out_path, name, shape, act_type, rng, per_channel=True, 
 
 
 def session(path):
+    # onnxruntime's real int8 kernels; on an x86-64 host without VNNI, where its U8S8 products
+    # saturate, the same model with uint8 weights (ort_host.py): exact there too.
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
     so.inter_op_num_threads = 1
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(ort_host.reference_model(path), so, providers=["CPUExecutionProvider"])
 
 
 def output_scales(model):
@@ -458,6 +464,8 @@ def main():
     if "--models" in sys.argv:
         models = sys.argv[sys.argv.index("--models") + 1]
     os.makedirs(outdir, exist_ok=True)
+    if not ort_host.int8_is_exact():
+        print(f"optests: {ort_host.NOTICE}")
     stamp = os.path.join(outdir, "STAMP")
     if os.path.exists(stamp):
         os.remove(stamp)
