@@ -11,6 +11,10 @@
 # 4. the agency opens the uploaded hits with its private key: the table, then the accountability
 #    counters. Every hit is a candidate for human review, not an identification.
 set -euo pipefail
+# Everything the demo writes is private: the decrypted hit table, the entry map, keys, CSRs and
+# logs (nginx's workers reach the published list through scripts/lib/agency.sh's group, not
+# through world-readable files).
+umask 077
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 V=${VIGIL:-$REPO/.build/release/vigil}
 MODELS=$REPO/models

@@ -8,8 +8,14 @@
 //   leds          (thread)  pattern engine at 100 Hz
 //   console       (thread)  the serial console, if console.tty is set
 //   upload        (task)    outbox → HTTPS PUT, if upload.url is set
-//   sync          (task)    watchlist sync in the daily window, if sync.url is set
+//   sync          (task)    watchlist sync in the daily window, if sync.url is set (SyncRunner:
+//                           one sync at a time, shared with the console's `sync now`)
 //   housekeeping  (task)    systemd READY/WATCHDOG, counters flushed every minute
+//
+// The stop (SIGTERM) finishes well within the unit's TimeoutStopSec (10 s): sync and upload are
+// cancelled, not waited for (every request is bounded anyway, PinnedTLS.withDeadline), the
+// upload's last attempt has 2 s in all, and only then are the counters, the clock and the
+// `agent.stop` record written.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -23,6 +29,7 @@ import Hits
 import LEDs
 import Logging
 import ServiceLifecycle
+import PinnedTLS
 import Synchronization
 import VigilCore
 import Watchlist
@@ -60,6 +67,8 @@ public final class VigilAgent: @unchecked Sendable {
     let stopAll = StopFlag()
     /// Alert-mode hits shown on the console to a logged-in technician.
     public let consoleNotices = ConsoleNotices()
+    /// The schedule's and the console's syncs, one at a time, in the background.
+    public let syncRunner: SyncRunner
 
     public init(config: ConfigDocument, configPath: String, options: AgentOptions = AgentOptions()) {
         self.config = config
@@ -88,6 +97,7 @@ public final class VigilAgent: @unchecked Sendable {
         let controller = outputs.isEmpty ? nil : LEDController(outputs: outputs, hitEnabled: wiring.hitEnabled)
         leds = controller
         state = AgentState(onHealth: { level in controller?.show(level) })
+        state.configurationApplied(config)  // a setting that lowers recall shows in health (issue 16)
         if let ledErr { state.report("leds", .degraded, ledErr) }
 
         counters = Counters(path: layout.counters)
@@ -159,6 +169,7 @@ public final class VigilAgent: @unchecked Sendable {
             log("vigil: models: \(error) — no analysis until this is fixed (restart after fixing)")
         }
         analysis = loop
+        syncRunner = SyncRunner(audit: auditLog, agent: state, notices: consoleNotices, log: log, now: { trusted.failSafeNow() })
     }
 
     /// Runs until SIGTERM/SIGINT (or, with `untilClipsEnd`, until every clip has ended).
@@ -215,6 +226,7 @@ public final class VigilAgent: @unchecked Sendable {
             try await g.next()
             g.cancelAll()
         }
+        await syncRunner.cancelAndWait()  // a console-started sync, too
         try? counters?.flush()
         clock.save()
         _ = try? audit?.append("agent.stop", [("frames", .int(Int64(analysis?.framesProcessed ?? 0))), ("hits", .int(Int64(analysis?.hits ?? 0)))])
@@ -250,6 +262,7 @@ public final class VigilAgent: @unchecked Sendable {
         backend.agent = state
         backend.clock = clock
         backend.counters = counters
+        backend.syncRunner = syncRunner
         let session = ConsoleSession(options: .init(settings, deviceName: config.string("device.id") ?? "vigil"),
                                      pins: PINFileVerifier(path: settings.pinFile), backend: backend, audit: audit,
                                      config: ConfigWorkspace(path: configPath, document: config),
@@ -271,14 +284,9 @@ public final class VigilAgent: @unchecked Sendable {
     }
 
     func makeSyncService() -> (any Service)? {
-        guard let url = config.string("sync.url"), let ca = config.string("sync.ca"),
-              let pub = config.string("keys.authority_public"), let model = config.string("models.embedder") else { return nil }
-        var c = SyncConfig(server: url, caFile: ca, clientCertificate: config.string("sync.client_cert"), clientKey: config.string("sync.client_key"),
-                           store: layout.watchlist, authorityKey: pub, embedderModel: model)
-        c.landmarksModel = config.string("models.landmarks")
-        if let k = config.int("sync.max_kbps"), k > 0 { c.bandwidth = Int(k) * 1000 / 8 }
+        guard let c = syncConfig(config, store: layout.watchlist) else { return nil }
         let window = DailyWindow(config.string("sync.window") ?? "01:00-05:00") ?? DailyWindow("01:00-05:00")!
-        return SyncService(config: c, window: window, state: state, audit: audit, clock: clock, log: options.log)
+        return SyncService(config: c, window: window, runner: syncRunner)
     }
 }
 
@@ -291,20 +299,29 @@ func makeDirectoriesQuietly(_ path: String) -> Bool {
     do { try makeDirectories(path); return true } catch { return false }
 }
 
-/// Uploads the outbox continuously (the uploader waits quietly while offline).
-struct UploadService: Service {
+/// Uploads the outbox continuously (the uploader waits quietly while offline). A stop cancels
+/// the uploader at once (a PUT in flight is abandoned, its record kept); one last attempt with
+/// 2 s in all follows, for hits sealed just before the stop.
+package struct UploadService: Service {
     let config: UploadConfig
     let state: AgentState
     let audit: AuditLog?
     let log: @Sendable (String) -> Void
+    /// Times the uploader and the last attempt's bound (tests pass a manual clock).
+    var clock: any Clock<Duration> = ContinuousClock()
 
-    func run() async throws {
-        let stop = StopFlag()
-        let uploader = HitUploader(config: config, log: { line in log("vigil: upload: " + line) }, shouldStop: { stop.isStopped })
-        await withGracefulShutdownHandler {
-            while !stop.isStopped {
+    package init(config: UploadConfig, state: AgentState, audit: AuditLog?, log: @escaping @Sendable (String) -> Void,
+                 clock: any Clock<Duration> = ContinuousClock()) {
+        self.config = config; self.state = state; self.audit = audit; self.log = log; self.clock = clock
+    }
+
+    package func run() async throws {
+        let uploader = HitUploader(config: config, log: { [log] line in log("vigil: upload: " + line) }, clock: clock)
+        await cancelWhenGracefulShutdown { [self] in
+            while !Task.isCancelled {
                 do {
                     let r = try await uploader.run(once: true)
+                    if r.stopped { break }
                     if r.uploaded > 0 || r.left > 0 {
                         let line = "uploaded \(r.uploaded), \(r.left) left"
                         state.setLastUpload(line)
@@ -312,18 +329,17 @@ struct UploadService: Service {
                     }
                     state.report("upload", r.left > 0 ? .degraded : .ok, r.left > 0 ? "\(r.left) hit record(s) waiting" : "")
                 } catch {
+                    if Task.isCancelled { break }
                     let why = explainingClock("\(error)")
                     state.setLastUpload("failed: " + why)
                     state.report("upload", .degraded, why)
                 }
-                stop.sleep(.seconds(2))
+                try? await clock.sleep(for: .seconds(2))
             }
-        } onGracefulShutdown: { stop.stop() }
+        }
         // a last attempt for hits sealed just before the stop, bounded so the agent still exits
         // within systemd's stop timeout; whatever is left stays in the outbox for the next start
-        let deadline = MonotonicInstant.now().advanced(by: .seconds(2))
-        let last = HitUploader(config: config, log: { line in log("vigil: upload: " + line) }, shouldStop: { MonotonicInstant.now() >= deadline })
-        if let r = try? await last.run(once: true), r.uploaded > 0 {
+        if let r = try? await withDeadline(.seconds(2), on: clock, { try await uploader.run(once: true) }), r.uploaded > 0 {
             state.setLastUpload("uploaded \(r.uploaded), \(r.left) left")
             _ = try? audit?.append("upload.result", [("uploaded", .int(Int64(r.uploaded))), ("left", .int(Int64(r.left)))])
         }
@@ -331,14 +347,12 @@ struct UploadService: Service {
 }
 
 /// Syncs the watchlist once a day inside the window (docked body-cams: the night), at start-up
-/// when no list is installed, and never more than once per 6 hours.
+/// when no list is installed, and never more than once per 6 hours. The sync runs on the shared
+/// `SyncRunner`; a stop cancels it.
 struct SyncService: Service {
     let config: SyncConfig
     let window: DailyWindow
-    let state: AgentState
-    let audit: AuditLog?
-    let clock: TrustedClock
-    let log: @Sendable (String) -> Void
+    let runner: SyncRunner
 
     func localMinute() -> Int {
         var t = time(nil)
@@ -348,40 +362,19 @@ struct SyncService: Service {
     }
 
     func run() async throws {
-        let stop = StopFlag()
-        await withGracefulShutdownHandler {
+        await cancelWhenGracefulShutdown { [self] in
             var last: MonotonicInstant?
             var first = true
-            while !stop.isStopped {
+            while !Task.isCancelled {
                 let inWindow = window.contains(minuteOfDay: localMinute())
                 let due = last.map { $0.duration(to: .now()) > .seconds(6 * 3600) } ?? true
-                if due && (inWindow || first) {
+                if due && (inWindow || first), let result = await runner.run(config, by: "agent") {
                     first = false
-                    state.report("sync", .degraded, "sync running")
-                    let result: Result<SyncOutcome, SyncError>
-                    do throws(SyncError) { result = .success(try await syncWatchlist(config, log: { line in log("vigil: sync: " + line) }, now: { [clock] in clock.failSafeNow() })) } catch {
-                        result = .failure(error)
-                    }
-                    auditSync(audit, result, by: "agent")
-                    switch result {
-                    case .success(let o):
-                        state.setLastSync("\(o)"); last = .now()
-                        switch o {
-                        case .installed(let r, _, _):
-                            log("vigil: sync: installed watchlist v\(r.version) (\(r.entries) entries)")
-                            state.listInstalled()
-                        case .upToDate(let v): log("vigil: sync: up to date (v\(v))")
-                        }
-                    case .failure(let e):
-                        let why = explainingClock("\(e)")
-                        state.setLastSync("failed: " + why)
-                        log("vigil: sync: " + why)
-                    }
-                    state.report("sync", .ok)
+                    if case .success = result { last = .now() }
                 }
-                for _ in 0..<60 where !stop.isStopped { try? await Task.sleep(for: .seconds(1)) }
+                try? await Task.sleep(for: .seconds(60))
             }
-        } onGracefulShutdown: { stop.stop() }
+        }
     }
 }
 

@@ -8,6 +8,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import Config
 import Synchronization
 import VigilCore
 
@@ -172,6 +173,13 @@ public final class Counters: Sendable {
         out += table.map(line)
         out.append(line(totalRow))
         return out.joined(separator: "\n") + "\n"
+    }
+
+    /// `vigil report`: the table, then what the configuration does to recall. The scale of the
+    /// searching means little to an auditor who cannot see that the device was told to match
+    /// less (a larger minimum face, a longer cooldown, a raised threshold: issue 16).
+    public func report(days limit: Int? = nil, config: ConfigDocument) -> String {
+        report(days: limit) + (config.recallSummary ?? "recall: no setting lowers it (matching settings at their defaults or more sensitive)") + "\n"
     }
 
     static func exists(_ path: String) -> Bool {

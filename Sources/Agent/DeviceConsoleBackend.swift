@@ -8,7 +8,6 @@ import Audit
 import Capture
 import Config
 import Console
-import Dispatch
 import Hits
 import Imaging
 import LEDs
@@ -75,6 +74,15 @@ public final class DeviceConsoleBackend: ConsoleBackend, @unchecked Sendable {
     }
     /// Applies committed settings to the running agent (nil standalone).
     public var onCommit: ((ConfigDocument) -> [String])?
+    /// Where `sync now` runs, in the background: the agent's (shared with its schedule); the
+    /// standalone console makes its own on first use.
+    public var syncRunner: SyncRunner?
+    var runner: SyncRunner {
+        if let syncRunner { return syncRunner }
+        let r = SyncRunner(audit: audit, agent: nil, notices: nil, log: { _ in }, now: failSafeNow)
+        syncRunner = r
+        return r
+    }
 
     public init(config: ConfigDocument, audit: AuditLog?, leds: LEDController?, ledError: String?) {
         self.config = config; self.audit = audit; self.leds = leds; self.ledError = ledError
@@ -109,6 +117,7 @@ public final class DeviceConsoleBackend: ConsoleBackend, @unchecked Sendable {
             if let p = config.string(k), access(p, R_OK) != 0 { h.report(what, .fault, "\(p): \(Errno.current)") }
         }
         if let e = ledError ?? leds?.errors.first { h.report("leds", .degraded, e) }
+        h.report(recallOf: config)
         return h
     }
 
@@ -150,6 +159,7 @@ public final class DeviceConsoleBackend: ConsoleBackend, @unchecked Sendable {
         out += watchlistStatus()
         out += outboxStatus()
         out.append("last sync: " + (agent?.lastSync ?? lastEvent(prefix: "sync.") ?? "none recorded"))
+        if let p = syncRunner?.progressLine { out.append("sync: " + p) }
         out.append("last upload: " + (agent?.lastUpload ?? lastEvent(prefix: "upload.") ?? "none recorded"))
         if let counters {
             let t = counters.today
@@ -255,34 +265,13 @@ public final class DeviceConsoleBackend: ConsoleBackend, @unchecked Sendable {
         return out
     }
 
+    /// Starts a sync and answers at once: a slow server must not hold the console (its thread
+    /// serves the serial line). `status` shows the progress; inside the agent the result is
+    /// shown on the console when the sync ends.
     public func syncNow() -> [String] {
-        guard let url = config.string("sync.url"), let ca = config.string("sync.ca"),
-              let pub = config.string("keys.authority_public"), let model = config.string("models.embedder") else {
-            return ["sync: not configured (sync.url, sync.ca)"]
-        }
-        var c = SyncConfig(server: url, caFile: ca, clientCertificate: config.string("sync.client_cert"), clientKey: config.string("sync.client_key"),
-                           store: layout.watchlist, authorityKey: pub, embedderModel: model)
-        c.landmarksModel = config.string("models.landmarks")
-        if let k = config.int("sync.max_kbps"), k > 0 { c.bandwidth = Int(k) * 1000 / 8 }
-        final class Box: @unchecked Sendable { var lines: [String] = []; var result: Result<SyncOutcome, SyncError>? }
-        let box = Box()
-        let done = DispatchSemaphore(value: 0)
-        Task {
-            do throws(SyncError) {
-                box.result = .success(try await syncWatchlist(c, log: { line in box.lines.append(line) }, now: failSafeNow))
-            } catch { box.result = .failure(error) }
-            done.signal()
-        }
-        done.wait()
-        guard let result = box.result else { return ["sync: no result"] }
-        auditSync(audit, result, by: "console")
-        let text: String
-        switch result {
-        case .success(.upToDate(let v)): text = "up to date (v\(v))"
-        case .success(.installed(let r, _, _)): text = "installed watchlist v\(r.version) (\(r.entries) entries)"
-        case .failure(let e): text = "failed: " + explainingClock("\(e)")
-        }
-        return box.lines.suffix(5).map { "  " + $0 } + ["sync: " + text]
+        guard let c = syncConfig(config, store: layout.watchlist) else { return ["sync: not configured (sync.url, sync.ca)"] }
+        guard runner.start(c, by: "console") else { return ["sync: already " + (runner.progressLine ?? "running")] }
+        return ["sync: started in the background; `status` shows its progress" + (runner.notices != nil ? ", and its result appears here when it ends" : "")]
     }
 
     public func outboxStatus() -> [String] {
@@ -357,6 +346,7 @@ public final class DeviceConsoleBackend: ConsoleBackend, @unchecked Sendable {
 
     public func configCommitted(_ new: ConfigDocument, previous: ConfigDocument) -> [String] {
         config = new
+        agent?.configurationApplied(new)
         leds?.hitEnabled = new.ledWiring.hitEnabled
         var applied = onCommit?(new) ?? []
         let changed = previous.diff(to: new).map(\.key)

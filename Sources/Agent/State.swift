@@ -3,6 +3,7 @@
 import Glibc
 #endif
 import Capture
+import Config
 import LEDs
 import Synchronization
 import VigilCore
@@ -69,6 +70,30 @@ public final class AgentState: Sendable {
     public var lastUpload: String? { inner.withLock { $0.lastUpload } }
     public var listLine: String { inner.withLock { $0.listLine } }
     public var uptime: Duration { inner.withLock { $0.started.duration(to: .now()) } }
+
+    /// The configuration the agent runs with, or one just committed: while a setting lowers
+    /// recall (`ConfigDocument.recallLowered`) health is degraded with the reason "recall
+    /// lowered by: …", so a device told to match less never looks normal (issue 16).
+    public func configurationApplied(_ config: ConfigDocument) {
+        let r = config.recallHealth
+        report(HealthState.configSource, r.level, r.reason)
+    }
+}
+
+extension HealthState {
+    /// The health source for what the configuration itself does to the device.
+    public static let configSource = "config"
+
+    /// As `AgentState.configurationApplied`, for a health computed on the spot (the standalone console).
+    public mutating func report(recallOf config: ConfigDocument) {
+        let r = config.recallHealth
+        report(Self.configSource, r.level, r.reason)
+    }
+}
+
+extension ConfigDocument {
+    /// Degraded while a setting lowers recall; ok (which clears the report) otherwise.
+    var recallHealth: (level: HealthLevel, reason: String) { recallSummary.map { (.degraded, $0) } ?? (.ok, "") }
 }
 
 /// The newest frame of one camera, owned (copied out of the driver's buffer). A new frame replaces

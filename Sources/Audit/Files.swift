@@ -9,10 +9,18 @@ import VigilCore
 /// The file being appended to.
 public let auditCurrentFileName = "audit.log"
 
-/// The name a full `audit.log` is renamed to: the seq of its first record, 12 digits, so the
-/// names sort in sequence order and a reader can tell which records a file holds.
+/// The signed copy of the newest record beside the log (`AuditCheckpoint`).
+public let auditCheckpointFileName = "audit.checkpoint"
+
+/// How far the log is anchored off the device (`AuditLog.noteAnchored`): `anchored <seq>`.
+public let auditAnchorFileName = "audit.anchored"
+
+/// The name a full `audit.log` is renamed to: the seq of its first record, at least 12 digits, so
+/// the names sort in sequence order and a reader can tell which records a file holds. (Readers
+/// sort by the parsed number, so a seq beyond 12 digits keeps its whole value in the name rather
+/// than wrapping into a negative number that no reader would list.)
 public func auditRotatedFileName(firstSeq: UInt64) -> String {
-    "audit-" + zeroPadded(Int64(truncatingIfNeeded: firstSeq), 12) + ".log"
+    "audit-" + zeroPadded(firstSeq, 12) + ".log"
 }
 
 /// The first seq a rotated file's name claims, or nil for any other name.

@@ -16,6 +16,15 @@ public let auditZeroHash = [UInt8](repeating: 0, count: 32)
 
 private let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
+/// The value of one lower-case hex digit (the only case the log writes).
+func hexNibble(_ b: UInt8) -> UInt8? {
+    switch b {
+    case 0x30...0x39: b - 0x30
+    case 0x61...0x66: b - 0x61 + 10
+    default: nil
+    }
+}
+
 /// Lower-case hex of `bytes`.
 public func auditHex<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
     var out: [UInt8] = []
@@ -25,7 +34,7 @@ public func auditHex<C: Collection>(_ bytes: C) -> String where C.Element == UIn
 }
 
 /// `value` in decimal, left-padded with zeros to `width` digits.
-func zeroPadded(_ value: Int64, _ width: Int) -> String {
+func zeroPadded(_ value: some BinaryInteger, _ width: Int) -> String {
     let s = String(value)
     return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
 }
@@ -75,6 +84,13 @@ public struct ParsedAuditRecord: Equatable, Sendable {
     public var seq: UInt64
     public var prev: [UInt8]
     public var event: String
+    /// The data fields whose value is a string, unescaped only if it needed no escapes (the log's
+    /// own records — `audit.pruned` — put sequence numbers there, as decimal strings, because a
+    /// seq can exceed an `.int`).
+    public var strings: [String: String] = [:]
+
+    /// A field written as a decimal string by the log itself, or nil.
+    func sequenceField(_ key: String) -> UInt64? { strings[key].flatMap { UInt64($0) } }
 }
 
 /// Parses a record line in exactly the format `formatRecord` writes. Returns the record or a
@@ -109,7 +125,7 @@ struct RecordParser {
         let event = String(decoding: bytes[(eventStart + 1)..<(i - 1)], as: UTF8.self)
         guard i - eventStart > 2 else { throw Failure(message: "empty event name at byte \(eventStart)") }
         try literal(",\"data\":")
-        try object()
+        let strings = try object()
         try literal(",\"prev\":\"")
         var prev: [UInt8] = []
         prev.reserveCapacity(32)
@@ -122,17 +138,10 @@ struct RecordParser {
         }
         try literal("\"}")
         guard i == bytes.count else { throw Failure(message: "trailing bytes after the record (byte \(i))") }
-        return ParsedAuditRecord(seq: seq, prev: prev, event: event)
+        return ParsedAuditRecord(seq: seq, prev: prev, event: event, strings: strings)
     }
 
-    func hexValue(at j: Int) -> UInt8? {
-        guard j < bytes.count else { return nil }
-        switch bytes[j] {
-        case 0x30...0x39: return bytes[j] - 0x30
-        case 0x61...0x66: return bytes[j] - 0x61 + 10
-        default: return nil
-        }
-    }
+    func hexValue(at j: Int) -> UInt8? { j < bytes.count ? hexNibble(bytes[j]) : nil }
 
     mutating func literal(_ s: StaticString) throws(Failure) {
         let lit = UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount)
@@ -203,18 +212,27 @@ struct RecordParser {
         (b >= 0x30 && b <= 0x39) || (b >= 0x61 && b <= 0x66) || (b >= 0x41 && b <= 0x46)
     }
 
-    /// `{}` or `{"k":v,...}` with v a string, an integer, true, false or null.
-    mutating func object() throws(Failure) {
+    /// `{}` or `{"k":v,...}` with v a string, an integer, true, false or null. Returns the
+    /// string fields that contain no escapes (keys likewise), the only ones the log reads back.
+    mutating func object() throws(Failure) -> [String: String] {
         guard i < bytes.count, bytes[i] == 0x7B else { throw Failure(message: "expected { at byte \(i)") }
         i += 1
-        if i < bytes.count, bytes[i] == 0x7D { i += 1; return }
+        var strings: [String: String] = [:]
+        if i < bytes.count, bytes[i] == 0x7D { i += 1; return strings }
         while true {
+            let keyStart = i
             try string()
+            let key = bytes[(keyStart + 1)..<(i - 1)]
             try literal(":")
+            let valueStart = i
             try value()
+            if bytes[valueStart] == 0x22, !key.contains(0x5C) {
+                let v = bytes[(valueStart + 1)..<(i - 1)]
+                if !v.contains(0x5C) { strings[String(decoding: key, as: UTF8.self)] = String(decoding: v, as: UTF8.self) }
+            }
             guard i < bytes.count else { throw Failure(message: "unterminated data object") }
             if bytes[i] == 0x2C { i += 1; continue }
-            if bytes[i] == 0x7D { i += 1; return }
+            if bytes[i] == 0x7D { i += 1; return strings }
             throw Failure(message: "expected , or } at byte \(i)")
         }
     }

@@ -20,9 +20,14 @@ public struct AuditReport: Equatable, Sendable {
     public var files = 0
     public var firstSeq: UInt64?
     public var lastSeq: UInt64?
-    /// The oldest kept record's `prev` is not zeros: older files were rotated away (by design,
-    /// `keepFiles`), so the chain is verified from there on. Not a problem.
+    /// The oldest kept record's `prev` is not zeros and an `audit.pruned` record says the
+    /// records before it were rotated away (by design, `keepFiles`), so the chain is verified
+    /// from there on. Not a problem. (Older records gone *without* such a record are one.)
     public var startsAfterRotation = false
+    /// The seq of the record `audit.checkpoint` holds (nil: no readable checkpoint).
+    public var checkpointSequence: UInt64?
+    /// The checkpoint is signed by the device key given to `verifyAuditLog`.
+    public var checkpointSigned = false
     public var problems: [AuditProblem] = []
     /// The chain is unbroken and every line is a well-formed record.
     public var isIntact: Bool { problems.isEmpty }
@@ -36,10 +41,13 @@ public struct AuditReport: Equatable, Sendable {
 /// gap in seq), reordered or duplicated lines (seq out of order), lines that are not records, and
 /// a partial last line (an interrupted write, repaired when the log is next opened).
 ///
-/// What the chain cannot show: an edit to the very last record, or the removal of whole records
-/// from the end. Those are caught by comparing with a head carried elsewhere (`AuditLog.head`,
-/// which hit records include).
-public func verifyAuditLog(directory: String) throws(AuditError) -> AuditReport {
+/// Both ends: the first record must be seq 1 with `prev` zeros, or the latest `audit.pruned`
+/// record must say the older ones were rotated away; the newest must be the one the checkpoint
+/// (`audit.checkpoint`) holds — which catches an edited last record and a cut tail, the two
+/// things the chain alone cannot show. With `devicePublicKey` the checkpoint must also be signed
+/// with it (without, an attacker who rewrites the checkpoint unsigned is not caught; hit records
+/// carry the head off the device either way).
+public func verifyAuditLog(directory: String, devicePublicKey: [UInt8]? = nil) throws(AuditError) -> AuditReport {
     struct Line {
         var file: String
         var number: Int
@@ -81,30 +89,59 @@ public func verifyAuditLog(directory: String) throws(AuditError) -> AuditReport 
     report.firstSeq = lines.lazy.compactMap { $0.record?.seq }.first
     report.lastSeq = lines.last(where: { $0.record != nil })?.record?.seq
 
-    // Pass 2: the sequence and the chain.
-    var expectedSeq: UInt64?   // the seq the next line should have
+    // The oldest records: gone by design only as far as the latest audit.pruned record says.
+    let pruned = lines.last { $0.record?.event == "audit.pruned" && $0.record?.sequenceField("first_kept_seq") != nil }
+
+    // Pass 2: the sequence and the chain. Every value read from the files is checked before any
+    // arithmetic on it: a crafted seq of 0 or 2^64−1 is a problem to report, not a trap.
+    var expectedSeq: UInt64?   // the seq the next line should have (nil: unknown)
+    var afterLargest = false   // the line before had seq 2^64−1: nothing valid can follow
     for (k, line) in lines.enumerated() {
         guard let rec = line.record else {
             // Unknown seq: assume it was the next one, so one damaged line is one problem.
-            expectedSeq = expectedSeq.map { $0 + 1 }
+            expectedSeq = expectedSeq.flatMap { $0 < .max ? $0 + 1 : nil }
             continue
         }
-        defer { expectedSeq = rec.seq &+ 1 }
+        defer {
+            expectedSeq = rec.seq < .max ? rec.seq + 1 : nil
+            afterLargest = rec.seq == .max
+        }
         if k == 0 {
-            if rec.prev != auditZeroHash {
-                report.startsAfterRotation = true
-            } else if rec.seq != 1 {
+            if rec.seq == 0 {
+                report.problems.append(AuditProblem(file: line.file, line: line.number, message: "the first record has seq 0 (a log starts at seq 1)"))
+            } else if rec.prev == auditZeroHash {
+                if rec.seq != 1 {
+                    report.problems.append(AuditProblem(file: line.file, line: line.number,
+                        message: "the first record has seq \(rec.seq) but starts a fresh chain: \(seqRange(1, rec.seq - 1)) missing (deleted)"))
+                }
+            } else if let pruned, let kept = pruned.record?.sequenceField("first_kept_seq") {
+                if rec.seq > kept {
+                    report.problems.append(AuditProblem(file: line.file, line: line.number,
+                        message: "\(seqRange(kept, rec.seq - 1)) missing (deleted): the latest audit.pruned record (\(pruned.file) line \(pruned.number)) kept them"))
+                } else {
+                    report.startsAfterRotation = true
+                }
+            } else if rec.seq == 1 {
                 report.problems.append(AuditProblem(file: line.file, line: line.number,
-                    message: "the first record has seq \(rec.seq) but starts a fresh chain: records 1…\(rec.seq - 1) missing (deleted)"))
+                    message: "record 1 does not start a chain (its prev is not zeros)"))
+            } else {
+                report.problems.append(AuditProblem(file: line.file, line: line.number,
+                    message: "\(seqRange(1, rec.seq - 1)) missing (deleted): the first record chains onto an older one and no audit.pruned record says they were rotated away"))
             }
             continue
         }
+        if afterLargest {
+            report.problems.append(AuditProblem(file: line.file, line: line.number,
+                message: "seq \(rec.seq) follows seq \(UInt64.max), the largest possible (lines forged or reordered)"))
+            continue
+        }
         if let expected = expectedSeq, rec.seq != expected {
+            // expected ≥ 1 here: it is a seq read before plus one
             if rec.seq > expected {
-                let missing = expected...(rec.seq - 1)
-                let elsewhere = missing.count <= 1_000_000 ? missing.filter { allSeqs.contains($0) }.count : 0
-                let range = missing.lowerBound == missing.upperBound ? "record \(expected)" : "records \(expected)…\(rec.seq - 1)"
-                let message = elsewhere == 0
+                let range = seqRange(expected, rec.seq - 1)
+                let count = rec.seq - expected
+                let elsewhere = count <= 1_000_000 ? (expected...(rec.seq - 1)).contains { allSeqs.contains($0) } : false
+                let message = !elsewhere
                     ? "\(range) missing (deleted)"
                     : "seq jumps from \(expected - 1) to \(rec.seq): \(range) appear elsewhere (lines reordered)"
                 report.problems.append(AuditProblem(file: line.file, line: line.number, message: message))
@@ -126,6 +163,44 @@ public func verifyAuditLog(directory: String) throws(AuditError) -> AuditReport 
                 report.problems.append(AuditProblem(file: before.file, line: before.number,
                     message: "line \(before.number) was changed (or a line after it was inserted): its hash does not match the prev of \(line.file) line \(line.number)"))
             }
+        }
+    }
+
+    // The newest record: held against the checkpoint.
+    let (checkpoint, unreadable) = try AuditCheckpoint.load(directory)
+    func cpProblem(_ m: String) { report.problems.append(AuditProblem(file: auditCheckpointFileName, line: 1, message: m)) }
+    if let unreadable {
+        cpProblem("the checkpoint cannot be read: \(unreadable)")
+    } else if let checkpoint {
+        report.checkpointSequence = checkpoint.record.seq
+        if let devicePublicKey {
+            report.checkpointSigned = checkpoint.isSigned(by: devicePublicKey)
+            if checkpoint.signature == nil {
+                cpProblem("the checkpoint is not signed (written without the device key, or rewritten by someone who lacks it)")
+            } else if !report.checkpointSigned {
+                cpProblem("the checkpoint's signature does not verify with the given device key")
+            }
+        }
+        let last = lines.last
+        switch checkpoint.fit(lastSeq: last.map { $0.record?.seq ?? 0 }, lastHash: last?.hash) {
+        case .matches: break
+        case .oneAhead:
+            cpProblem("the last record (seq \(checkpoint.record.seq)) is only in the checkpoint: an interrupted write, or the last line deleted; opening the log restores it")
+        case .mismatch(let why): cpProblem(why)
+        }
+    } else if !lines.isEmpty {
+        cpProblem("no checkpoint beside the log: an edited last record or a cut tail cannot be detected")
+    }
+    // What writers found at open stays on the record.
+    for line in lines {
+        switch line.record?.event {
+        case "audit.checkpoint_missing":
+            report.problems.append(AuditProblem(file: line.file, line: line.number,
+                message: "the checkpoint was missing when a writer opened the log here: records at the end before this one may have been cut"))
+        case "audit.checkpoint_unsigned" where devicePublicKey != nil:
+            report.problems.append(AuditProblem(file: line.file, line: line.number,
+                message: "a writer with the device key found an unsigned checkpoint here: the records before it are vouched for only by a writer without the key"))
+        default: break
         }
     }
     return report

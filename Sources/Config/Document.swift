@@ -4,6 +4,8 @@
 // the audit log records, so the document is kept in that form; the TOML tree exists only while
 // reading.
 
+import VigilCore
+
 /// One problem in a configuration file: the file, the line (0 when not tied to one), the key.
 public struct ConfigIssue: Equatable, Sendable, CustomStringConvertible {
     public var file: String
@@ -182,7 +184,7 @@ public struct ConfigDocument: Equatable, Sendable {
             return check(.int(v), s)
         case (.double, .integer(let v)): return check(.double(Double(v)), s)
         case (.double, .float(let v)): return check(.double(v), s)
-        case (.string, .string(let v)), (.path, .string(let v)), (.httpsURL, .string(let v)),
+        case (.string, .string(let v)), (.recordText, .string(let v)), (.path, .string(let v)), (.httpsURL, .string(let v)),
              (.choice, .string(let v)), (.window, .string(let v)):
             return check(.string(v), s)
         default:
@@ -205,16 +207,20 @@ public struct ConfigDocument: Equatable, Sendable {
         case (.bool, .bool): return .success(v)
         case (.string, .string(let x)):
             if x.isEmpty { return bad("must not be empty") }
-            if x.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) { return bad("control characters are not allowed") }
+            if x.unicodeScalars.contains(where: isControl) { return bad("control characters are not allowed") }
             if x.utf8.count > 256 { return bad("longer than 256 bytes") }
+            return .success(v)
+        case (.recordText, .string(let x)):
+            if x.isEmpty { return bad("must not be empty") }
+            if let why = SealedText.problem(x) { return bad(why) }
             return .success(v)
         case (.path, .string(let x)):
             if !x.hasPrefix("/") { return bad("'\(x)' is not an absolute path") }
-            if x.utf8.count > 1024 || x.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) { return bad("not a usable path") }
+            if x.utf8.count > 1024 || x.unicodeScalars.contains(where: isControl) { return bad("not a usable path") }
             return .success(v)
         case (.httpsURL, .string(let x)):
             guard x.hasPrefix("https://"), x.count > 8, !x.contains(" "),
-                  !x.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+                  !x.unicodeScalars.contains(where: isControl) else {
                 return bad("'\(x)' is not an https:// URL (plain http is refused)")
             }
             return .success(v)
@@ -257,6 +263,12 @@ public struct ConfigDocument: Equatable, Sendable {
         }
         for group in ["sync", "upload"] where (values[group + ".client_cert"] == nil) != (values[group + ".client_key"] == nil) {
             issue(group + ".client_key", "\(group).client_cert and \(group).client_key go together")
+        }
+        // A face is at most as tall as the frame, and the detector needs some margin around it:
+        // a minimum above half a camera's height leaves that camera nothing to compare.
+        if let px = int("detection.min_face_px"),
+           let (c, h) = (0..<cameraCount).compactMap({ c in int("camera.\(c).height").map { (c, $0) } }).min(by: { $0.1 < $1.1 }), px > h / 2 {
+            issue("detection.min_face_px", "\(px) px is more than half the height of camera \(c) (\(h) px): no face it can show would be compared")
         }
         return issues
     }
@@ -370,7 +382,7 @@ public struct ConfigDocument: Equatable, Sendable {
                 out += "\n[\(sec)]\n"
                 section = sec
             }
-            out += "# " + s.doc + " (" + s.allowed + ")\n"
+            out += "# " + s.doc + " (" + s.allowed + ")" + s.remarks + "\n"
             let name = parts.count > 1 ? String(parts[1]) : s.key
             if let v = values[s.key] { out += "\(name) = \(v.toml)\n" } else { out += "# \(name) =\n" }
         }
@@ -383,6 +395,9 @@ public struct ConfigDocument: Equatable, Sendable {
         return out
     }
 }
+
+/// C0 and C1 control characters and DEL: a terminal acts on them, a log line breaks on them.
+func isControl(_ u: Unicode.Scalar) -> Bool { u.value < 0x20 || (0x7F...0x9F).contains(u.value) }
 
 /// A validation message (a type so Result can carry it).
 public struct ConfigIssueMessage: Error, Equatable, Sendable {

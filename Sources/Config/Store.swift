@@ -36,19 +36,28 @@ public enum ConfigStore {
     public static func save(_ doc: ConfigDocument, to path: String, header: String? = nil) throws(ConfigError) -> ConfigDocument {
         var next = doc
         var current: Int64 = doc.version
-        if let old = try? readFile(path) {
-            if let text = String(validating: old, as: UTF8.self), let parsed = try? ConfigDocument.parse(text, file: path, partial: true) {
-                current = max(current, parsed.version)
-            }
+        let old = try? readFile(path)
+        if let old, let text = String(validating: old, as: UTF8.self), let parsed = try? ConfigDocument.parse(text, file: path, partial: true) {
+            current = max(current, parsed.version)
+        }
+        next.values["config_version"] = .int(current + 1)
+        next.file = path
+        // Everything that can refuse the save comes before FILE.prev is touched: a refused save
+        // must leave the real previous version for `config revert previous` (issue 16). The
+        // rendered file is read back as `load` will read it, so nothing is saved that would not
+        // load (the agent could not start on it).
+        let issues = next.crossCheck()
+        if !issues.isEmpty { throw ConfigError(issues) }
+        let text = next.render(header: header)
+        do { _ = try ConfigDocument.parse(text, file: path) } catch {
+            throw ConfigError(error.issues.map { ConfigIssue(file: $0.file, line: $0.line, key: $0.key, message: "would not read back: " + $0.message) })
+        }
+        if let old {
             do { try writeFileAtomically(path + ".prev", old, mode: 0o640) } catch {
                 throw ConfigError(file: path + ".prev", "cannot keep the previous version: \(error.errno)")
             }
         }
-        next.values["config_version"] = .int(current + 1)
-        next.file = path
-        let issues = next.crossCheck()
-        if !issues.isEmpty { throw ConfigError(issues) }
-        do { try writeFileAtomically(path, Array(next.render(header: header).utf8), mode: 0o640) } catch {
+        do { try writeFileAtomically(path, Array(text.utf8), mode: 0o640) } catch {
             throw ConfigError(file: path, "cannot save: \(error.errno)")
         }
         return next

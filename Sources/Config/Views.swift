@@ -81,3 +81,46 @@ extension ConfigDocument {
         old.diff(to: self).map(\.key).filter { ConfigSchema.setting(for: $0)?.live != true }
     }
 }
+
+/// A setting that lets the device match fewer faces than the schema's default would: a higher
+/// minimum face size, quality or threshold, a longer cooldown, a smaller outbox. Each is
+/// bounded so that it cannot switch matching off, but a device told to match less must not
+/// look normal: health (degraded, so the status LED blinks) and `vigil report` name it.
+public struct RecallChange: Equatable, Sendable, CustomStringConvertible {
+    public var key: String
+    public var value: ConfigValue
+    public var defaultValue: ConfigValue?
+    public var description: String { "\(key)=\(value) (default \(defaultValue?.description ?? "unset"))" }
+}
+
+extension ConfigDocument {
+    /// The settings on the lowering side of their default (`Setting.recall`), in schema order.
+    public var recallLowered: [RecallChange] {
+        ConfigSchema.settings.compactMap { s in
+            guard let effect = s.recall, let v = values[s.key] else { return nil }
+            let lowers: Bool
+            switch effect {
+            case .lowerWhenSet: lowers = true
+            case .lowerAbove, .lowerBelow:
+                guard let x = double(s.key), let d = s.defaultValue.flatMap({ Self.number($0) }) else { return nil }
+                lowers = effect == .lowerAbove ? x > d : x < d
+            }
+            return lowers ? RecallChange(key: s.key, value: v, defaultValue: s.defaultValue) : nil
+        }
+    }
+
+    /// "recall lowered by: key=value (default …), …" — the line health and `vigil report` show;
+    /// nil when nothing lowers it.
+    public var recallSummary: String? {
+        let l = recallLowered
+        return l.isEmpty ? nil : "recall lowered by: " + l.map(\.description).joined(separator: ", ")
+    }
+
+    static func number(_ v: ConfigValue) -> Double? {
+        switch v {
+        case .int(let i): return Double(i)
+        case .double(let d): return d
+        default: return nil
+        }
+    }
+}

@@ -44,10 +44,13 @@ public struct PINHash: Equatable, Sendable {
 
     public static let defaultLogN = 15
 
+    /// How many digits a PIN has (the console also redacts any such word it audits).
+    public static let digitCount = 6...16
+
     /// 6 to 16 digits: typed on a serial terminal, read from a sealed envelope.
     public static func checkPolicy(_ pin: String) throws(PINError) {
         let digits = pin.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
-        guard digits, (6...16).contains(pin.utf8.count) else { throw .weak("a PIN is 6 to 16 digits") }
+        guard digits, digitCount.contains(pin.utf8.count) else { throw .weak("a PIN is 6 to 16 digits") }
         let u = Array(pin.utf8)
         if Set(u).count == 1 { throw .weak("all digits the same") }
         let steps = zip(u, u.dropFirst()).map { Int($1) - Int($0) }

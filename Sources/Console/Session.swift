@@ -163,6 +163,22 @@ public final class ConsoleSession {
 
     /// Where the failure count survives a restart (nil: memory only).
     let lockStatePath: String?
+
+    /// Failed and refused logins not yet on the record: one record per burst, with a count, so
+    /// flooding the serial line with PIN attempts (thousands an hour) writes a handful of
+    /// records instead of pushing the lockout itself out of the rotated log.
+    struct Burst {
+        var event: String
+        var reason: String
+        var count = 0
+        var first: MonotonicInstant
+        var last: MonotonicInstant
+    }
+    var bursts: [Burst] = []
+    /// A burst ends this long after its last attempt (checked at the next input or tick)...
+    static let burstQuiet: Duration = .seconds(60)
+    /// ...or this long after its first, so a continuous flood is still summarised regularly.
+    static let burstLongest: Duration = .seconds(600)
     /// Alerts to show a logged-in technician.
     public let notices: ConsoleNotices?
 
@@ -181,7 +197,48 @@ public final class ConsoleSession {
            let n = Int(String(decoding: bytes, as: UTF8.self).split(separator: " ").last?.split(separator: "\n").first ?? "") {
             failures = max(0, n)
             if failures >= options.lockoutFailures { lockedUntil = now.advanced(by: options.lockoutDuration) }
+            // a burst cut short by a restart (its summary never written) is on the record now
+            if failures > 0 {
+                record("console.login_failed", [("reason", "failed logins carried over a restart"), ("failures", .int(Int64(failures))),
+                                                ("place", .string(place))])
+            }
         }
+    }
+
+    /// A session that ends (the console stops) writes the bursts it still holds.
+    deinit { flushBursts(now: nil) }
+
+    /// Counts one failed or refused attempt into its burst.
+    func countAttempt(_ event: String, reason: String, now: MonotonicInstant) {
+        if let k = bursts.firstIndex(where: { $0.event == event && $0.reason == reason }) {
+            bursts[k].count += 1
+            bursts[k].last = now
+        } else {
+            bursts.append(Burst(event: event, reason: reason, count: 1, first: now, last: now))
+        }
+    }
+
+    /// Writes the bursts that have ended by `now`: quiet for `burstQuiet` (attempts refused
+    /// during a lockout: the lockout is over), or older than `burstLongest`. With `now`
+    /// nil, every burst (of `event`, if given) is written whatever its age.
+    func flushBursts(now: MonotonicInstant?, only event: String? = nil) {
+        var kept: [Burst] = []
+        for b in bursts {
+            var ended = event == nil || b.event == event
+            if ended, let now {
+                // attempts refused during a lockout: one record per lockout, when it is over
+                let quiet = b.event == "console.login_refused" ? lockedUntil.map { now >= $0 } ?? true
+                    : b.last.duration(to: now) >= Self.burstQuiet
+                ended = quiet || b.first.duration(to: now) >= Self.burstLongest
+            }
+            guard ended else { kept.append(b); continue }
+            var fields: [(String, AuditValue)] = [("reason", .string(b.reason)), ("count", .int(Int64(b.count))),
+                                                  ("seconds", .int(b.first.duration(to: b.last).components.seconds))]
+            if b.reason == "wrong PIN" { fields.append(("failures", .int(Int64(failures)))) }
+            fields.append(("place", .string(place)))
+            record(b.event, fields)
+        }
+        bursts = kept
     }
 
     func saveLockState() {
@@ -202,6 +259,7 @@ public final class ConsoleSession {
     public func feed(_ bytes: some Sequence<UInt8>, now: MonotonicInstant) -> [UInt8] {
         out = []
         checkIdle(now: now)
+        flushBursts(now: now)
         for b in bytes { byte(b, now: now) }
         return take()
     }
@@ -210,6 +268,7 @@ public final class ConsoleSession {
     public func tick(now: MonotonicInstant) -> [UInt8] {
         out = []
         checkIdle(now: now)
+        flushBursts(now: now)
         let pending = notices?.take() ?? []
         if mode == .shell && !pending.isEmpty {
             emit("\n")
@@ -341,9 +400,7 @@ public final class ConsoleSession {
     func login(_ pin: String, tooLong: Bool, now: MonotonicInstant) {
         if let until = lockedUntil {
             if now < until {
-                if !pin.isEmpty {
-                    record("console.login_refused", [("reason", "locked"), ("place", .string(place))])
-                }
+                if !pin.isEmpty { countAttempt("console.login_refused", reason: "locked", now: now) }
                 prompt(now: now)
                 return
             }
@@ -355,6 +412,7 @@ public final class ConsoleSession {
         let result: PINCheck = tooLong ? .wrong : pins.check(pin)
         switch result {
         case .accepted:
+            flushBursts(now: nil)   // the failures before it come first on the record
             failures = 0
             saveLockState()
             mode = .shell
@@ -362,14 +420,16 @@ public final class ConsoleSession {
             emit("logged in. Type `help` for the commands.\n")
         case .unavailable(let why):
             emit("login impossible: \(why)\n")
-            record("console.login_failed", [("reason", .string("no PIN: " + why)), ("place", .string(place))])
+            countAttempt("console.login_failed", reason: "no PIN: " + why, now: now)
         case .wrong:
             failures += 1
             saveLockState()
-            record("console.login_failed", [("reason", "wrong PIN"), ("failures", .int(Int64(failures))), ("place", .string(place))])
+            countAttempt("console.login_failed", reason: "wrong PIN", now: now)
             if failures >= options.lockoutFailures {
                 lockedUntil = now.advanced(by: options.lockoutDuration)
-                record("console.lockout", [("minutes", .int(options.lockoutDuration.components.seconds / 60)), ("place", .string(place))])
+                flushBursts(now: nil, only: "console.login_failed")   // the attempts, then the lockout they caused
+                record("console.lockout", [("minutes", .int(options.lockoutDuration.components.seconds / 60)), ("failures", .int(Int64(failures))),
+                                           ("place", .string(place))])
             } else {
                 emit("wrong PIN (\(options.lockoutFailures - failures) attempts left before a lockout)\n")
             }
@@ -425,16 +485,25 @@ public final class ConsoleSession {
         return out
     }
 
+    /// A word that could be a PIN: digits only, of a length PINs have.
+    static func couldBePIN(_ word: String) -> Bool {
+        PINHash.digitCount.contains(word.utf8.count) && word.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
+    }
+
     func run(_ text: String, now: MonotonicInstant) {
         guard let w = Self.words(text) else { emit("error: unbalanced quotes\n"); return }
         guard let cmd = w.first else { return }
         commandsRun += 1
         let args = Array(w.dropFirst())
-        // The audit record names the command and its arguments; values of secret keys are masked.
-        var shown = w.prefix(3).joined(separator: " ")
+        // The audit record names the command and its arguments; values of secret keys are masked,
+        // and so is every word that could be the PIN (digits only, of a PIN's length): a
+        // technician who types the PIN again at `vigil>` must not leave it in a log the audit
+        // group and `audit tail` can read.
+        let logged = w.map { Self.couldBePIN($0) ? "***" : $0 }
+        var shown = logged.prefix(3).joined(separator: " ")
         if w.count > 3 {
             let secret = w.count > 2 && ConfigSchema.setting(for: w[2])?.secret == true
-            shown += " " + (secret ? "***" : w.dropFirst(3).joined(separator: " "))
+            shown += " " + (secret ? "***" : logged.dropFirst(3).joined(separator: " "))
         }
         if cmd != "logout" && cmd != "exit" && cmd != "quit" {
             record("console.command", [("command", .string(String(shown.prefix(200)))), ("place", .string(place))])

@@ -10,7 +10,10 @@
 //
 // A PUT is idempotent by id: after a crash or a lost answer the same bytes go to the same URL
 // again, and the server keeps one file per id. A record is deleted only after the server answered
-// 2xx for it. TLS trusts ONLY the configured CA and presents the device's client certificate (the
+// 2xx for it. Every PUT — the record out, the answer's head AND body back — runs under one total
+// deadline (`timeout` + the record and a 4 KiB answer at `min_rate`): a server that trickles its
+// answer costs one bounded attempt, never the uploader. Cancelling the task stops the uploader at
+// once: a PUT in flight is abandoned and its record stays queued for the next run. TLS trusts ONLY the configured CA and presents the device's client certificate (the
 // same TLS set-up as WatchlistSync). Offline, the uploader waits quietly: one line when the
 // server becomes unreachable, one when it is back. Nothing secret is logged.
 #if canImport(Glibc)
@@ -46,8 +49,11 @@ public struct UploadConfig: Sendable, Equatable {
     /// `--once` only: consecutive failed attempts (connection errors, 5xx, 408, 429) before it
     /// gives up. Without `--once` the uploader retries for ever.
     public var retries: Int = 8
-    /// Seconds for connect, and for one whole PUT.
+    /// Seconds for connect, and without progress; the base of every PUT's total deadline.
     public var timeout: Double = 30
+    /// Bytes per second a PUT must at least average (record out, answer back): with `timeout`,
+    /// its total deadline.
+    public var minimumRate: Int = 1024
 
     public init(server: String, caFile: String, clientCertificate: String?, clientKey: String?, outbox: String) {
         self.server = server; self.caFile = caFile; self.clientCertificate = clientCertificate; self.clientKey = clientKey
@@ -55,7 +61,7 @@ public struct UploadConfig: Sendable, Equatable {
     }
 
     public static let keys = ["server", "ca", "client_cert", "client_key", "outbox", "capacity", "backoff", "max_backoff",
-                              "retries", "timeout"]
+                              "retries", "timeout", "min_rate"]
 
     public init(parsing text: String, path: String = "config") throws(UploadError) {
         let values: [String: String]
@@ -87,6 +93,15 @@ public struct UploadConfig: Sendable, Equatable {
             guard let n = Int(r), n >= 0, n <= 1000 else { throw .config("\(path): retries must be 0...1000") }
             retries = n
         }
+        if let r = values["min_rate"] {
+            guard let n = Int(r), n >= 1, n <= 1 << 30 else { throw .config("\(path): min_rate must be 1...\(1 << 30) bytes per second") }
+            minimumRate = n
+        }
+    }
+
+    /// The whole PUT of a `bytes`-long record: out, and an answer of up to 4 KiB back.
+    package func putLimit(bytes: Int) -> Duration {
+        transferLimit(bytes: UInt64(bytes) + 4096, minimumRate: minimumRate, base: timeout)
     }
 
     public init(file path: String) throws(UploadError) {
@@ -132,24 +147,27 @@ public struct UploadReport: Sendable, Equatable {
     public var retried = 0
     /// Records still in the outbox when the run ended.
     public var left = 0
+    /// The run was cancelled (a stop); a PUT in flight was abandoned, its record kept.
     public var stopped = false
 }
 
 // MARK: the uploader
 
+/// Stops when its task is cancelled (no flag to poll): waits end and a PUT in flight is
+/// abandoned at once, its record kept.
 public struct HitUploader: Sendable {
     public let config: UploadConfig
     let log: @Sendable (String) -> Void
-    /// Polled between PUTs and during waits; a PUT in flight is finished (or times out).
-    let shouldStop: @Sendable () -> Bool
+    /// Times the PUT deadlines, backoffs and polls (tests pass a manual clock).
+    let clock: any Clock<Duration>
 
     public init(config: UploadConfig, log: @escaping @Sendable (String) -> Void = { _ in },
-                shouldStop: @escaping @Sendable () -> Bool = { false }) {
-        self.config = config; self.log = log; self.shouldStop = shouldStop
+                clock: any Clock<Duration> = ContinuousClock()) {
+        self.config = config; self.log = log; self.clock = clock
     }
 
     /// `once`: upload what is pending and return when the outbox is empty (or throw). Otherwise
-    /// poll the outbox every `poll` seconds until `shouldStop()`.
+    /// poll the outbox every `poll` seconds until the task is cancelled.
     public func run(once: Bool, poll: Double = 1) async throws(UploadError) -> UploadReport {
         let outbox: Outbox
         do throws(OutboxError) { outbox = try Outbox(directory: config.outbox, capacityBytes: config.capacity) } catch { throw .outbox(error) }
@@ -170,6 +188,7 @@ public struct HitUploader: Sendable {
         }
         try? await client.shutdown()
         state.report.left = ((try? outbox.pending()) ?? []).count
+        state.report.stopped = Task.isCancelled
         return state.report
     }
 
@@ -180,7 +199,7 @@ public struct HitUploader: Sendable {
     }
 
     func loop(client: HTTPClient, outbox: Outbox, once: Bool, poll: Double, state: inout State) async throws(UploadError) {
-        while !shouldStop() {
+        while !Task.isCancelled {
             let items: [OutboxItem]
             do throws(OutboxError) { items = try outbox.pending() } catch { throw .outbox(error) }
             if items.isEmpty {
@@ -189,11 +208,10 @@ public struct HitUploader: Sendable {
                 continue
             }
             for item in items {
-                if shouldStop() { state.report.stopped = true; return }
+                if Task.isCancelled { break }
                 try await upload(item, client: client, outbox: outbox, once: once, state: &state)
             }
         }
-        state.report.stopped = true
     }
 
     /// One record until acknowledged (or a final error, or a stop request).
@@ -222,6 +240,8 @@ public struct HitUploader: Sendable {
                 return
             case .final(let e):
                 throw e
+            case .cancelled:
+                return
             case .retry(let reason, let retryAfter, let connection):
                 state.failures += 1
                 state.report.retried += 1
@@ -241,7 +261,7 @@ public struct HitUploader: Sendable {
                     log("\(url): \(reason); retry in \(format(delay)) s")
                 }
                 await sleep(delay)
-                if shouldStop() { return }
+                if Task.isCancelled { return }
             }
         }
     }
@@ -250,6 +270,8 @@ public struct HitUploader: Sendable {
         case acknowledged
         case retry(String, retryAfter: Double?, connection: Bool)
         case final(UploadError)
+        /// The task was cancelled mid-PUT: the record stays queued.
+        case cancelled
     }
 
     func put(url: String, bytes: [UInt8], client: HTTPClient) async -> Outcome {
@@ -257,16 +279,21 @@ public struct HitUploader: Sendable {
         request.method = .PUT
         request.headers.add(name: "Content-Type", value: "application/octet-stream")
         request.body = .bytes(ByteBuffer(bytes: bytes))
+        let limit = config.putLimit(bytes: bytes.count)
         do {
-            let response = try await client.execute(request, timeout: .milliseconds(Int64(config.timeout * 1000)))
-            let status = Int(response.status.code)
-            var body: [UInt8] = []
-            for try await chunk in response.body { if body.count < 4096 { body += chunk.readableBytesView } }
+            // the answer's body too: AsyncHTTPClient's own deadline ends with the head
+            let (status, headers, body) = try await withDeadline(limit, on: clock) { [request] in
+                let response = try await client.execute(request, timeout: TimeAmount(limit))
+                var body: [UInt8] = []
+                for try await chunk in response.body { if body.count < 4096 { body += chunk.readableBytesView } }
+                try Task.checkCancellation()  // an answer cut short by a stop is no acknowledgement
+                return (Int(response.status.code), response.headers, body)
+            }
             switch status {
             case 200, 201, 204:
                 return .acknowledged
             case 408, 429, 500...599:
-                let ra = response.headers.first(name: "retry-after").flatMap { Double($0.trimmingBlanks) }.flatMap { $0 >= 0 && $0.isFinite ? $0 : nil }
+                let ra = headers.first(name: "retry-after").flatMap { Double($0.trimmingBlanks) }.flatMap { $0 >= 0 && $0.isFinite ? $0 : nil }
                 return .retry("HTTP \(status)" + (ra.map { " (Retry-After \(format($0)) s)" } ?? ""), retryAfter: ra, connection: false)
             default:
                 let text = String(decoding: body.prefix(2048), as: UTF8.self)
@@ -280,19 +307,17 @@ public struct HitUploader: Sendable {
                 return .final(.refused(url: url, status: status))
             }
         } catch {
+            if Task.isCancelled { return .cancelled }
             if let t = tlsFailure(error) { return .final(.tls(t)) }
+            // a stalled answer is the server's fault, not the network's: said at every retry
+            if error is DeadlineExceeded { return .retry("\(error)", retryAfter: nil, connection: false) }
             return .retry("\(error)", retryAfter: nil, connection: true)
         }
     }
 
+    /// Ends early (quietly) when the task is cancelled.
     func sleep(_ seconds: Double) async {
-        // in slices, so a stop request is honoured within 0.1 s
-        var left = seconds
-        while left > 0, !shouldStop() {
-            let s = min(left, 0.1)
-            try? await Task.sleep(nanoseconds: UInt64(s * 1e9))
-            left -= s
-        }
+        try? await clock.sleep(for: .milliseconds(Int64(seconds * 1000)))
     }
 
     /// Only the configured CA is trusted, never the system store (PinnedTLS).

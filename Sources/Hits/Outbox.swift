@@ -5,6 +5,11 @@
 //   <dir>/sequence                              the next sequence number (written before use)
 //   <dir>/.tmp-*                                a record being written; removed at open (crash)
 //   <dir>/sequence.tmp                          the sequence file being replaced; removed at open
+//   <dir>/quarantine/<name>                     an entry refused for upload (a link, not a record,
+//                                               or a name that disagrees with its record)
+//
+// Every file here is opened O_NOFOLLOW and must be a regular file: whoever can write to the
+// outbox (the agent's user) must not make a root-run `hits upload` send another file.
 //
 // Full outbox policy (documented in the README): hits are never dropped. When a new record would
 // exceed the capacity, it is first sealed again without its face crop (the crop is optional
@@ -26,8 +31,21 @@ public struct OutboxItem: Sendable, Equatable {
     public let size: Int
 }
 
+/// An outbox entry checked for upload (`Outbox.readEntry`).
+public struct OutboxEntry: Sendable, Equatable {
+    public let item: OutboxItem
+    public let record: SealedRecord
+    /// The record's own id (UUID text): the one to upload under.
+    public var id: String { record.idString }
+    public var bytes: [UInt8] { record.bytes }
+}
+
 public enum OutboxError: Error, Equatable, CustomStringConvertible {
     case storage(FileError)
+    /// An entry that is not a record this outbox wrote (a symbolic link, a FIFO, an unparsable
+    /// record, a name that disagrees with the record's own id or sequence): never uploaded; the
+    /// caller quarantines it (`Outbox.quarantine`) and goes on with the next.
+    case refusedEntry(path: String, reason: String)
     /// Capacity reached: the record was NOT written (the caller must raise a fault).
     case full(capacity: Int, used: Int, needed: Int)
     case corrupt(String)
@@ -36,6 +54,7 @@ public enum OutboxError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .storage(let e): "outbox: \(e)"
+        case .refusedEntry(let p, let r): "outbox: \(p): \(r); not uploaded"
         case .full(let c, let u, let n): "outbox full (\(u) of \(c) bytes used, record needs \(n)): hit refused, fault raised"
         case .corrupt(let s): "outbox: \(s)"
         case .record(let e): "outbox: \(e)"
@@ -85,7 +104,8 @@ public final class Outbox: @unchecked Sendable {
             let parts = n.dropLast(4).split(separator: "-", maxSplits: 1)
             guard parts.count == 2, let seq = UInt64(parts[0]) else { continue }
             var st = stat()
-            guard stat(directory + "/" + n, &st) == 0 else { continue }
+            // lstat: a link's target is not ours to count (the entry is refused at read)
+            guard lstat(directory + "/" + n, &st) == 0 else { continue }
             items.append(OutboxItem(id: String(parts[1]), sequence: seq, path: directory + "/" + n, size: Int(st.st_size)))
         }
         return items.sorted { $0.sequence < $1.sequence }
@@ -98,8 +118,42 @@ public final class Outbox: @unchecked Sendable {
         return u * 5 >= capacityBytes * 4 ? .nearlyFull(used: u, capacity: capacityBytes) : .ok(used: u, capacity: capacityBytes)
     }
 
+    /// The raw bytes of an entry: a regular file (no link followed) of at most one record's size.
     public func read(_ item: OutboxItem) throws(OutboxError) -> [UInt8] {
-        do { return try readFile(item.path) } catch { throw .storage(error) }
+        do { return try readFile(item.path, maximumBytes: ReadLimit.hitRecord, symlinks: .refuse) } catch {
+            if error.errno == .noSuchFile { throw .storage(error) }  // acknowledged meanwhile
+            throw .refusedEntry(path: item.path, reason: "\(error)")
+        }
+    }
+
+    /// An entry as the uploader must send it: read as `read` does, parsed, and checked against
+    /// its file name. The id to upload under is `entry.id`, the record's own, never the name's:
+    /// a record copied under another name must not overwrite that other record on the server.
+    public func readEntry(_ item: OutboxItem) throws(OutboxError) -> OutboxEntry {
+        let bytes = try read(item)
+        let record: SealedRecord
+        do throws(HitRecordError) { record = try SealedRecord(parsing: bytes) } catch {
+            throw .refusedEntry(path: item.path, reason: "not a sealed record: \(error)")
+        }
+        guard record.idString == item.id, record.sequence == item.sequence else {
+            throw .refusedEntry(path: item.path, reason: "the name says record \(item.id) sequence \(item.sequence), the record is \(record.idString) sequence \(record.sequence)")
+        }
+        return OutboxEntry(item: item, record: record)
+    }
+
+    /// Moves a refused entry (the link itself, never its target) to `<dir>/quarantine/` for the
+    /// technician: out of the upload queue, nothing deleted. Returns the new path.
+    @discardableResult
+    public func quarantine(_ item: OutboxItem) throws(OutboxError) -> String {
+        let q = directory + "/quarantine"
+        if mkdir(q, 0o700) != 0 && errno != EEXIST {
+            throw .storage(FileError(path: q, operation: "create directory", errno: .current))
+        }
+        let name = item.path.split(separator: "/").last.map(String.init) ?? item.path
+        let to = q + "/" + name
+        guard rename(item.path, to) == 0 else { throw .storage(FileError(path: item.path, operation: "move to quarantine", errno: .current)) }
+        do { try syncDirectory(containing: item.path); try syncDirectory(containing: to) } catch { throw .storage(error) }
+        return to
     }
 
     /// The server acknowledged `item`: delete it durably.
@@ -115,7 +169,7 @@ public final class Outbox: @unchecked Sendable {
         let name = String(repeating: "0", count: max(0, 20 - String(r.sequence).count)) + String(r.sequence) + "-" + r.idString + ".hit"
         let path = directory + "/" + name
         let tmp = directory + "/.tmp-" + name
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw .storage(FileError(path: tmp, operation: "create", errno: .current)) }
         var err: Errno?
         r.bytes.withUnsafeBytes { raw in
@@ -141,7 +195,7 @@ public final class Outbox: @unchecked Sendable {
         var next: UInt64 = 1
         if access(path, F_OK) == 0 {
             let b: [UInt8]
-            do { b = try readFile(path) } catch { throw .storage(error) }
+            do { b = try readFile(path, maximumBytes: ReadLimit.state, symlinks: .refuse) } catch { throw .storage(error) }
             guard let v = UInt64(String(decoding: b, as: UTF8.self).split(separator: "\n").first ?? "") else {
                 throw .corrupt("\(path): unreadable sequence")
             }

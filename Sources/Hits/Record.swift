@@ -309,7 +309,7 @@ func put32(_ w: inout [UInt8], _ v: UInt32) { put16(&w, UInt16(v & 0xffff)); put
 func put64(_ w: inout [UInt8], _ v: UInt64) { put32(&w, UInt32(v & 0xffff_ffff)); put32(&w, UInt32(v >> 32)) }
 func putString(_ w: inout [UInt8], _ s: String) throws(HitRecordError) {
     let b = Array(s.utf8)
-    guard b.count <= 255, b.allSatisfy({ $0 >= 0x20 && $0 <= 0x7e }) else { throw .sealing("text field '\(s.prefix(20))' not printable ASCII ≤ 255") }
+    guard SealedText.accepts(b) else { throw .sealing("text field '\(s.prefix(20))' not printable ASCII ≤ 255") }
     w.append(UInt8(b.count)); w += b
 }
 func get16(_ b: [UInt8], _ o: inout Int) -> UInt16 { defer { o += 2 }; return UInt16(b[o]) | UInt16(b[o + 1]) << 8 }

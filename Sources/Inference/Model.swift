@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import VigilCore
 
 /// A dense float32 tensor, C order.
 public struct Tensor: Equatable, Sendable {
@@ -44,8 +45,9 @@ public struct Model: @unchecked Sendable {
     /// Size of the file in bytes.
     public let byteCount: Int
 
-    /// Largest model file accepted (the engine holds the whole file in memory).
-    public static let maximumFileSize = 512 << 20
+    /// Largest model file accepted (the engine holds the whole file in memory): 64 MiB, about
+    /// three times the largest model Vigil uses (dlib ResNet float, 22 MB).
+    public static let maximumFileSize = ReadLimit.model
 
     public init(bytes: [UInt8]) throws {
         guard !bytes.isEmpty else { throw ModelError.malformed("empty file") }
@@ -83,26 +85,12 @@ public struct Model: @unchecked Sendable {
         return TensorInfo(name: v.name, shape: shape, elementType: type)
     }
 
+    /// The model file, refused before it is read if larger than `maximumFileSize` (or not a
+    /// regular file: `/dev/zero` or a FIFO given as `--model` is one clear error).
     static func readFile(_ path: String) throws -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw ModelError.unreadable("\(path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw ModelError.unreadable("\(path): \(String(cString: strerror(errno)))") }
-        let size = Int(st.st_size)
-        guard size <= maximumFileSize else { throw ModelError.tooLarge("\(path) is \(size) bytes") }
-        var bytes = [UInt8](repeating: 0, count: size)
-        var done = 0
-        while done < size {
-            let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + done, size - done) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw ModelError.unreadable("\(path): \(String(cString: strerror(errno)))")
-            }
-            if n == 0 { break }
-            done += n
+        do { return try VigilCore.readFile(path, maximumBytes: maximumFileSize) } catch {
+            if error.errno == .fileTooLarge { throw ModelError.tooLarge("\(error)") }
+            throw ModelError.unreadable("\(error)")
         }
-        guard done == size else { throw ModelError.unreadable("\(path): short read (\(done) of \(size) bytes)") }
-        return bytes
     }
 }

@@ -27,7 +27,7 @@ public enum ImageFile {
 
     /// Files above this are refused while reading (and a FIFO or device cannot grow without end):
     /// 512 MiB is more than a 64 Mpx PNG stored uncompressed.
-    public static let maximumFileBytes = 512 << 20
+    public static let maximumFileBytes = ReadLimit.photo
 
     public struct LoadError: Error, CustomStringConvertible, Equatable {
         public var path: String
@@ -99,13 +99,14 @@ public enum ImageFile {
     }
 
     /// The whole file and its format. The first 16 bytes are read and sniffed before the rest, so
-    /// a text file or /dev/zero is refused at once; the total is capped at `maximumFileBytes`.
+    /// a text file is refused at once; a FIFO, device (/dev/zero) or directory is refused before
+    /// anything is read (`ReadableFile`: the open never blocks); the total is capped at
+    /// `maximumFileBytes`, before reading by the file's size and while reading.
     private static func readSniffed(_ path: String) throws(LoadError) -> ([UInt8], StillImageFormat) {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw LoadError(path: path, reason: "cannot read: \(Errno.current)") }
-        defer { close(fd) }
-        var st = stat()
-        let expected = fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG ? Int(st.st_size) : 0
+        func failed(_ e: FileError) -> LoadError { LoadError(path: path, reason: "cannot \(e.operation): \(e.errno)") }
+        let file: ReadableFile
+        do { file = try ReadableFile(path) } catch { throw failed(error) }
+        let expected = file.size
         guard expected <= maximumFileBytes else { throw LoadError(path: path, reason: "file is larger than \(maximumFileBytes >> 20) MiB") }
         var out = [UInt8](repeating: 0, count: 16)
         var have = 0
@@ -120,13 +121,17 @@ public enum ImageFile {
                 let grow = min(maximumFileBytes, max(expected + 1, 2 * out.count, 1 << 16)) - out.count
                 out += [UInt8](repeating: 0, count: grow)
             }
-            let r = out.withUnsafeMutableBytes { b in read(fd, b.baseAddress! + have, b.count - have) }
-            if r < 0 {
-                if errno == EINTR { continue }
-                throw LoadError(path: path, reason: "cannot read: \(Errno.current)")
+            let start = have
+            let r = out.withUnsafeMutableBytes { b in
+                Result { () throws(FileError) -> Int in try file.read(into: UnsafeMutableRawBufferPointer(rebasing: b[start...])) }
             }
-            if r == 0 { break }
-            have += r
+            let n: Int
+            switch r {
+            case .success(let count): n = count
+            case .failure(let e): throw failed(e)
+            }
+            if n == 0 { break }
+            have += n
         }
         out.removeLast(out.count - have)
         guard !out.isEmpty else { throw LoadError(path: path, reason: "empty file") }

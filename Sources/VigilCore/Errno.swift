@@ -26,6 +26,11 @@ public struct Errno: Error, Hashable, Sendable, CustomStringConvertible {
     public static let notATTY = Errno(rawValue: ENOTTY)
     public static let outOfMemory = Errno(rawValue: ENOMEM)
     public static let noSpace = Errno(rawValue: ENOSPC)
+    /// A read refused because the file is larger than the reader's limit (`readFile`).
+    public static let fileTooLarge = Errno(rawValue: EFBIG)
+    public static let isADirectory = Errno(rawValue: EISDIR)
+    /// What `open` gives for a symbolic link opened with O_NOFOLLOW.
+    public static let tooManySymlinks = Errno(rawValue: ELOOP)
 
     /// The symbolic name (`ENODEV`) where Vigil knows it, for logs a technician can search for.
     public var name: String {
@@ -46,6 +51,10 @@ public struct Errno: Error, Hashable, Sendable, CustomStringConvertible {
         case ENOSPC: "ENOSPC"
         case EPIPE: "EPIPE"
         case ETIMEDOUT: "ETIMEDOUT"
+        case EFBIG: "EFBIG"
+        case EISDIR: "EISDIR"
+        case ELOOP: "ELOOP"
+        case EEXIST: "EEXIST"
         default: "errno \(rawValue)"
         }
     }

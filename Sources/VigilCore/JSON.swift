@@ -5,6 +5,12 @@ public indirect enum JSON: Equatable, Sendable {
     case string(String)
     case number(Double)
     case int(Int)
+    /// A count that may exceed Int64 (a record's sequence number).
+    case uint(UInt64)
+    /// Shortest round-trip decimal of a Float or Double (a score, a rate of 1e-7): exact where
+    /// `number`'s six decimals would print 0.
+    case float(Float)
+    case double(Double)
     case bool(Bool)
     case null
     case array([JSON])
@@ -17,6 +23,9 @@ public indirect enum JSON: Equatable, Sendable {
         case .string(let s): return Self.quote(s)
         case .number(let d): return Self.number(d)
         case .int(let i): return String(i)
+        case .uint(let u): return String(u)
+        case .float(let f): return f.isFinite ? "\(f)" : "null"
+        case .double(let d): return d.isFinite ? "\(d)" : "null"
         case .bool(let b): return b ? "true" : "false"
         case .null: return "null"
         case .array(let a): return "[" + a.map(\.text).joined(separator: ", ") + "]"
@@ -24,7 +33,7 @@ public indirect enum JSON: Equatable, Sendable {
         }
     }
 
-    static func quote(_ s: String) -> String {
+    public static func quote(_ s: String) -> String {
         var out = "\""
         for u in s.unicodeScalars {
             switch u {

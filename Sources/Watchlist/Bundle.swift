@@ -36,6 +36,11 @@ public struct EmbedderIdentity: Sendable, Equatable, CustomStringConvertible {
     }
     public var description: String { "\(id) (sha256 \(hex(sha256.prefix(8))))" }
 
+    /// Two identities are the same model when their contents are: the SHA-256 decides, the id is
+    /// only a name for people (the same file installed under another name must still match its
+    /// lists; a different file under the same name must not).
+    public static func == (a: Self, b: Self) -> Bool { a.sha256 == b.sha256 }
+
     /// The identity of the whole embedding pipeline: the embedder and, when chips are cut from a
     /// landmark model, that model too — the same ResNet on differently aligned chips gives
     /// embeddings a list must not be compared with. Id "NAME+landmarks" (NAME cut to 22 bytes),
@@ -163,6 +168,15 @@ public enum WatchlistError: Error, Equatable, CustomStringConvertible {
     case expired(expires: Int64, now: Int64)
     case notYetValid(issued: Int64, now: Int64)
     case wrongEmbedder(bundle: String, device: String)
+    /// Signed and valid, but already past its maximum staleness: installing it would switch
+    /// matching off and demote the working list to the fallback slot.
+    case staleAtInstall(staleSince: Int64, now: Int64)
+    /// A threshold floor outside `WatchlistPolicy.floorRange` (a typo such as 0.0001 would let
+    /// nearly every face match).
+    case floorOutOfRange(Float)
+    /// A version far above the highest installed (or above `WatchlistPolicy.maximumVersion`):
+    /// one typo would raise every device's rollback floor out of reach.
+    case versionJump(offered: UInt64, highestInstalled: UInt64, limit: UInt64)
     /// A v2 calibration that is out of range, or whose threshold is below the list's floor (a
     /// list must never let an entry match below the floor the authority signed).
     case badCalibration(entry: Int, id: String, reason: String)
@@ -183,6 +197,9 @@ public enum WatchlistError: Error, Equatable, CustomStringConvertible {
         case .expired(let e, let n): "bundle expired at \(e) (now \(n))"
         case .notYetValid(let i, let n): "bundle issued in the future (\(i), now \(n))"
         case .wrongEmbedder(let b, let d): "bundle was enrolled with embedder \(b), this device runs \(d)"
+        case .staleAtInstall(let s, let n): "bundle already stale (stopped matching at \(s), now \(n)): refused, the active list stays"
+        case .floorOutOfRange(let f): "threshold floor \(f) outside the accepted range \(WatchlistPolicy.floorRange.lowerBound)...\(WatchlistPolicy.floorRange.upperBound)"
+        case .versionJump(let o, let h, let l): "version \(o) jumps more than \(l) above the highest ever installed (\(h)), or past \(WatchlistPolicy.maximumVersion): refused (a typo would pin the rollback floor)"
         case .badCalibration(let i, let id, let why): "malformed bundle: entry \(i) (\(id)) calibration \(why)"
         case .storage(let e): "watchlist storage: \(e)"
         case .corruptStorage(let s): "stored watchlist unusable: \(s)"

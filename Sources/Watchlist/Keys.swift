@@ -47,16 +47,22 @@ struct KeyFile {
         return KeyFile(role: role, isPrivate: kind.hasSuffix("private"), raw: raw)
     }
 
-    /// Reads a key file; private keys must not be readable by group or others.
+    /// Reads a key file; private keys must not be readable by group or others, public keys (trust
+    /// anchors: whoever can rewrite authority.pub decides which lists a device matches, whoever can
+    /// rewrite a device's .pub decides which records an agency believes) must not be writable by
+    /// group or others.
     static func load(_ path: String, role: KeyRole, isPrivate: Bool) throws(WatchlistError) -> KeyFile {
-        if isPrivate {
-            var st = stat()
-            guard lstat(path, &st) == 0 else { throw .storage(FileError(path: path, operation: "stat", errno: .current)) }
-            guard (st.st_mode & S_IFMT) == S_IFREG else { throw .key("\(path): not a regular file (symlinks are refused for private keys)") }
-            let perms = st.st_mode & 0o777
-            guard perms & 0o077 == 0 else {
-                throw .key("\(path): permissions \(String(perms, radix: 8)) let others read this private key; it must be 600 (chmod 600, and consider the key compromised)")
-            }
+        var st = stat()
+        // a private key is refused behind a symlink (lstat); a public one may be linked, its target is checked
+        guard (isPrivate ? lstat(path, &st) : stat(path, &st)) == 0 else { throw .storage(FileError(path: path, operation: "stat", errno: .current)) }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            throw .key("\(path): not a regular file" + (isPrivate ? " (symlinks are refused for private keys)" : ""))
+        }
+        let perms = st.st_mode & 0o777
+        guard perms & (isPrivate ? 0o077 : 0o022) == 0 else {
+            throw .key(isPrivate
+                ? "\(path): permissions \(String(perms, radix: 8)) let others read this private key; it must be 600 (chmod 600, and consider the key compromised)"
+                : "\(path): permissions \(String(perms, radix: 8)) let others replace this trust anchor; it must not be group- or world-writable (chmod 644)")
         }
         let bytes: [UInt8]
         do { bytes = try readFile(path) } catch { throw .storage(error) }

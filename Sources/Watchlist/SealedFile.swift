@@ -20,6 +20,10 @@ enum SealedFile {
     static let chunkSize = 1 << 20
     static let headerSize = 8 + 4 + 8 + 12
 
+    /// The sealed file's size for `plain` bytes: header, the bytes, a tag per chunk (the read
+    /// limit for a stored list is `sealedSize(ReadLimit.bundle)`).
+    static func sealedSize(_ plain: Int) -> Int { headerSize + plain + 16 * max(1, (plain + chunkSize - 1) / chunkSize) }
+
     static func nonce(_ base: [UInt8], _ i: UInt64) -> [UInt8] {
         var n = base
         for b in 0..<8 { n[4 + b] ^= UInt8(truncatingIfNeeded: i >> (8 * UInt64(b))) }
@@ -45,7 +49,7 @@ enum SealedFile {
         let chunks = max(1, (plain.count + chunkSize - 1) / chunkSize)
         let tmp = path + ".tmp"
         unlink(tmp)
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw .storage(FileError(path: tmp, operation: "create", errno: .current)) }
         func fail(_ e: WatchlistError) -> WatchlistError { close(fd); unlink(tmp); return e }
         func put(_ bytes: UnsafeRawBufferPointer) -> Errno? {
@@ -83,7 +87,7 @@ enum SealedFile {
     /// Decrypts `path`; any altered, reordered, truncated or extended chunk fails.
     static func read(_ path: String, key: SymmetricKey, context: [UInt8]) throws(WatchlistError) -> [UInt8] {
         let sealed: [UInt8]
-        do { sealed = try readFile(path) } catch { throw .storage(error) }
+        do { sealed = try readFile(path, maximumBytes: sealedSize(ReadLimit.bundle), symlinks: .refuse) } catch { throw .storage(error) }
         guard sealed.count >= headerSize, Array(sealed[0..<8]) == magic else { throw .corruptStorage("\(path): not a sealed list") }
         var r = ByteReader(sealed)
         r.offset = 8

@@ -80,6 +80,13 @@ public final class WatchlistStore {
         if mkdir(directory, 0o700) != 0 && errno != EEXIST {
             throw .storage(FileError(path: directory, operation: "create directory", errno: .current))
         }
+        // Whoever can write here can delete the rollback state or swap stored lists: the store is
+        // the agent's alone (created 0700; an existing one that others can write is refused).
+        var dst = stat()
+        guard lstat(directory, &dst) == 0, (dst.st_mode & S_IFMT) == S_IFDIR else { throw .key("\(directory): the watchlist store is not a directory") }
+        guard dst.st_mode & 0o022 == 0 else {
+            throw .key("\(directory): permissions \(String(dst.st_mode & 0o777, radix: 8)) let others change the watchlist store; it must be 700")
+        }
         let keyPath = directory + "/storage.key"
         if access(keyPath, F_OK) != 0 {
             let k = SymmetricKey(size: .bits256)
@@ -90,7 +97,7 @@ public final class WatchlistStore {
         guard lstat(keyPath, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { throw .key("\(keyPath): not a regular file") }
         guard st.st_mode & 0o077 == 0 else { throw .key("\(keyPath): permissions \(String(st.st_mode & 0o777, radix: 8)) let others read the storage key; it must be 600") }
         let raw: [UInt8]
-        do { raw = try readFile(keyPath) } catch { throw .storage(error) }
+        do { raw = try readFile(keyPath, maximumBytes: ReadLimit.key, symlinks: .refuse) } catch { throw .storage(error) }
         guard raw.count == 32 else { throw .key("\(keyPath): not a 32-byte key") }
         key = SymmetricKey(data: raw)
     }
@@ -101,7 +108,7 @@ public final class WatchlistStore {
     func readState() throws(WatchlistError) -> State {
         guard access(statePath, F_OK) == 0 else { return State() }
         let bytes: [UInt8]
-        do { bytes = try readFile(statePath) } catch { throw .storage(error) }
+        do { bytes = try readFile(statePath, maximumBytes: ReadLimit.state, symlinks: .refuse) } catch { throw .storage(error) }
         let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n")
         guard lines.count == 4, lines[0] == "vigil-watchlist-state 1" else { throw .corruptStorage("\(statePath): unreadable state file") }
         func value(_ line: Substring, _ name: String) throws(WatchlistError) -> UInt64 {
@@ -133,6 +140,9 @@ public final class WatchlistStore {
         }()
         var state = try readState()
         guard h.listVersion > state.highest else { throw .rollback(offered: h.listVersion, highestInstalled: state.highest) }
+        guard h.listVersion - state.highest <= WatchlistPolicy.maximumVersionJump, h.listVersion <= WatchlistPolicy.maximumVersion else {
+            throw .versionJump(offered: h.listVersion, highestInstalled: state.highest, limit: WatchlistPolicy.maximumVersionJump)
+        }
         let t = now()
         try WatchlistPolicy.checkAdmissible(h, embedder: embedder, now: t)
 
@@ -206,19 +216,43 @@ public final class WatchlistStore {
 public enum WatchlistPolicy {
     public static func health(of h: WatchlistHeader, now: Int64, fallbackReason: String? = nil) -> WatchlistHealth {
         if now >= h.expires { return .expired(version: h.listVersion, at: h.expires) }
-        let staleAt = h.issued &+ h.maximumStaleness
+        let staleAt = staleSince(h)
         if now >= staleAt { return .stale(version: h.listVersion, since: staleAt) }
         if let r = fallbackReason { return .fallback(version: h.listVersion, reason: r) }
         return .active(version: h.listVersion)
     }
 
+    /// The threshold floors a list may sign. Below 0.3 cosine, strangers match routinely with
+    /// any L2-normalised face embedder (dlib's impostor scores centre near 0.8, ArcFace-style
+    /// models' near 0); at 1 nothing but an identical embedding would ever match, which is
+    /// matching switched off in disguise. Either end is a typo or an attack, never a policy.
+    public static let floorRange: ClosedRange<Float> = 0.3...0.999
+
+    /// The largest step a new list may take above the highest version a device has installed,
+    /// and the largest version at all. One list a minute for two years stays within the step;
+    /// versions stay far below 2^64 − 1, so neither a typo in `build --version` nor a stolen
+    /// authority key can pin every device's rollback floor out of reach in one install.
+    public static let maximumVersionJump: UInt64 = 1_000_000
+    public static let maximumVersion: UInt64 = 1 << 40
+
     /// The rules a verified list must pass before it is used at all — installed on a device or
     /// searched by `vigil watchlist search` (one rule set for both): not expired, not issued in the
-    /// future (5 minutes of clock skew allowed), enrolled with this embedder.
+    /// future (5 minutes of clock skew allowed), not already stale, a sane floor, enrolled with
+    /// this embedder (by content hash).
     public static func checkAdmissible(_ h: WatchlistHeader, embedder: EmbedderIdentity, now t: Int64) throws(WatchlistError) {
         guard t < h.expires else { throw .expired(expires: h.expires, now: t) }
         guard h.issued <= t + 300 else { throw .notYetValid(issued: h.issued, now: t) }
+        let staleAt = staleSince(h)
+        guard t < staleAt else { throw .staleAtInstall(staleSince: staleAt, now: t) }
+        guard floorRange.contains(h.thresholdFloor) else { throw .floorOutOfRange(h.thresholdFloor) }
         guard h.embedder == embedder else { throw .wrongEmbedder(bundle: h.embedder.description, device: embedder.description) }
+    }
+
+    /// When a list stops matching unless replaced: issued + maximum staleness, saturating (both
+    /// are signed values from outside; an unsigned or hostile header must not trap here).
+    public static func staleSince(_ h: WatchlistHeader) -> Int64 {
+        let (sum, overflow) = h.issued.addingReportingOverflow(h.maximumStaleness)
+        return overflow ? (h.maximumStaleness > 0 ? .max : .min) : sum
     }
 
     /// Entries that may match at `now`: an entry past its own expiry never matches.

@@ -5,6 +5,10 @@
 //   → GET <server>/<bundle> into <store>/staging/list-<v>.part, resuming a partial file with
 //     `Range: bytes=<have>-` (206 appends, 200 restarts), retrying connection errors and 5xx with
 //     exponential backoff, optionally paced to a bandwidth cap
+//   → every request under a total deadline (PinnedTLS.withDeadline): the manifest within
+//     `timeout` + 4 KiB at `min_rate`, the bundle within `timeout` + what is left at `min_rate`
+//     (or half the bandwidth cap, when that is lower): a server trickling bytes fails the
+//     attempt in bounded time and the partial file is kept for the next attempt's resume
 //   → size and SHA-256 against the manifest → WatchlistStore.install (which verifies everything
 //     again and activates atomically) → staging file removed.
 //
@@ -47,8 +51,13 @@ public struct SyncConfig: Sendable, Equatable {
     public var retries: Int = 4
     /// First backoff in seconds; doubles on every retry.
     public var backoff: Double = 1
-    /// Seconds without progress before a connection is given up (connect and read).
+    /// Seconds without progress before a connection is given up (connect and read); also the
+    /// base of every request's total deadline.
     public var timeout: Double = 30
+    /// Bytes per second a download must at least average: with `timeout`, it sets each
+    /// request's total deadline (AsyncHTTPClient's read timeout restarts with every byte, so
+    /// without it a trickling server stalls the sync for ever).
+    public var minimumRate: Int = 1024
 
     public init(server: String, caFile: String, clientCertificate: String?, clientKey: String?, store: String,
                 authorityKey: String, embedderModel: String) {
@@ -57,7 +66,7 @@ public struct SyncConfig: Sendable, Equatable {
     }
 
     public static let keys = ["server", "ca", "client_cert", "client_key", "store", "authority_key", "embedder", "landmarks",
-                              "bandwidth", "retries", "backoff", "timeout"]
+                              "bandwidth", "retries", "backoff", "timeout", "min_rate"]
 
     public init(parsing text: String, path: String = "config") throws(SyncError) {
         let values: [String: String]
@@ -89,7 +98,15 @@ public struct SyncConfig: Sendable, Equatable {
             guard let d = Double(t), d.isFinite, d > 0, d <= 3600 else { throw .config("\(path): timeout must be in (0, 3600] seconds") }
             timeout = d
         }
+        if let r = values["min_rate"] {
+            guard let n = Int(r), n >= 1, n <= 1 << 30 else { throw .config("\(path): min_rate must be 1...\(1 << 30) bytes per second") }
+            minimumRate = n
+        }
     }
+
+    /// The rate a download's deadline assumes: `minimumRate`, or half the bandwidth cap when
+    /// pacing makes the transfer slower than that.
+    var deadlineRate: Int { bandwidth.map { min(minimumRate, max(1, $0 / 2)) } ?? minimumRate }
 
     public init(file path: String) throws(SyncError) {
         let bytes: [UInt8]
@@ -123,6 +140,8 @@ public enum SyncError: Error, Equatable, CustomStringConvertible {
     case storage(FileError)
     case installRefused(version: UInt64, WatchlistError)
     case store(WatchlistError)
+    /// The sync was cancelled (the agent is stopping); a partial bundle stays in staging.
+    case cancelled
 
     public var description: String {
         switch self {
@@ -144,6 +163,7 @@ public enum SyncError: Error, Equatable, CustomStringConvertible {
         case .storage(let e): "staging: \(e)"
         case .installRefused(let v, let e): "bundle v\(v) refused by the store: \(e)"
         case .store(let e): "watchlist store: \(e)"
+        case .cancelled: "sync cancelled (stopping); a partial download is kept and resumed next time"
         }
     }
 }
@@ -160,13 +180,21 @@ public enum SyncOutcome: Sendable, Equatable {
 /// `now` judges the new list's validity (issued, expires): the agent passes its fail-safe time
 /// (the latest wall time it has seen), so a device whose clock runs behind cannot install a list
 /// that has already expired.
+///
+/// Cancelling the calling task stops the sync promptly (`SyncError.cancelled`); `clock` times
+/// the requests' deadlines and the retry backoff (tests pass a manual clock).
 public func syncWatchlist(_ config: SyncConfig, log: @escaping @Sendable (String) -> Void = { _ in },
-                          now: @escaping @Sendable () -> Int64 = { Int64(time(nil)) }) async throws(SyncError) -> SyncOutcome {
+                          now: @escaping @Sendable () -> Int64 = { Int64(time(nil)) },
+                          clock: any Clock<Duration> = ContinuousClock()) async throws(SyncError) -> SyncOutcome {
     do {
-        return try await Syncer(config: config, log: log, now: now).run()
+        func run<C: Clock>(on clock: C) async throws -> SyncOutcome where C.Duration == Duration {
+            try await Syncer(config: config, log: log, now: now, clock: clock).run()
+        }
+        return try await run(on: clock)
     } catch let e as SyncError {
         throw e
     } catch {
+        if Task.isCancelled { throw .cancelled }
         throw .storage(FileError(path: config.store, operation: "sync (\(error))", errno: Errno(rawValue: 0)))
     }
 }
@@ -203,10 +231,11 @@ func reasons(in text: String) -> String {
     return out
 }
 
-struct Syncer {
+struct Syncer<C: Clock> where C.Duration == Duration {
     let config: SyncConfig
     let log: @Sendable (String) -> Void
     let now: @Sendable () -> Int64
+    let clock: C
 
     var stagingDirectory: String { config.store + "/staging" }
 
@@ -308,11 +337,13 @@ struct Syncer {
 
     // MARK: HTTP with retries
 
-    /// Sleeps before retry `attempt` (1-based): backoff × 2^(attempt-1).
-    func backoff(_ attempt: Int, url: String, reason: String) async {
+    /// Sleeps before retry `attempt` (1-based): backoff × 2^(attempt-1). A stop ends the wait.
+    func backoff(_ attempt: Int, url: String, reason: String) async throws {
         let seconds = config.backoff * Double(1 << min(attempt - 1, 16))
         log("\(url): \(reason); retry \(attempt)/\(config.retries) in \(format(seconds)) s")
-        if seconds > 0 { try? await Task.sleep(nanoseconds: UInt64(seconds * 1e9)) }
+        if seconds > 0 {
+            do { try await clock.sleep(for: .milliseconds(Int64(seconds * 1000))) } catch { throw SyncError.cancelled }
+        }
     }
 
     enum Attempt: Error { case retry(String) }
@@ -334,31 +365,38 @@ struct Syncer {
     }
 
     func classify(_ error: any Error) throws -> String {
+        if Task.isCancelled { throw SyncError.cancelled }
         if let e = error as? SyncError { throw e }
         if let t = tlsFailure(error) { throw SyncError.tls(t) }
         return "\(error)"
     }
 
+    /// A small document (the manifest): the whole answer within `timeout` + `limit` bytes at
+    /// the minimum rate — a fixed cap, however the server paces it.
     func fetchSmall(client: HTTPClient, url: String, limit: Int) async throws -> [UInt8] {
         var attempt = 0
+        let total = transferLimit(bytes: UInt64(limit), minimumRate: config.deadlineRate, base: config.timeout)
         while true {
             do {
-                let response = try await client.execute(HTTPClientRequest(url: url), timeout: .milliseconds(Int64(config.timeout * 1000)))
-                let status = Int(response.status.code)
-                var body: [UInt8] = []
-                for try await chunk in response.body {
-                    body += chunk.readableBytesView
-                    guard body.count <= limit else { throw SyncError.tooLarge(url: url, limit: UInt64(limit)) }
+                return try await withDeadline(total, clock: clock) { [self] in
+                    let response = try await client.execute(HTTPClientRequest(url: url), timeout: TimeAmount(total))
+                    let status = Int(response.status.code)
+                    var body: [UInt8] = []
+                    for try await chunk in response.body {
+                        body += chunk.readableBytesView
+                        guard body.count <= limit else { throw SyncError.tooLarge(url: url, limit: UInt64(limit)) }
+                    }
+                    try Task.checkCancellation()  // a cancelled body may end early: never parse it
+                    if status == 200 { return body }
+                    if isRetryableStatus(status) { throw Attempt.retry("HTTP \(status)") }
+                    throw statusError(url: url, status: status, body: body)
                 }
-                if status == 200 { return body }
-                if isRetryableStatus(status) { throw Attempt.retry("HTTP \(status)") }
-                throw statusError(url: url, status: status, body: body)
             } catch {
                 let reason: String
                 if case Attempt.retry(let r) = error { reason = r } else { reason = try classify(error) }
                 attempt += 1
                 guard attempt <= config.retries else { throw SyncError.unreachable(url: url, attempts: attempt, last: reason) }
-                await backoff(attempt, url: url, reason: reason)
+                try await backoff(attempt, url: url, reason: reason)
             }
         }
     }
@@ -378,7 +416,12 @@ struct Syncer {
                 }
                 if have == size { return (resumedFrom ?? 0, attempt + 1) }
                 if have > 0 { log("\(url): resuming at byte \(have) of \(size)") }
-                try await fetchOnce(client: client, url: url, to: part, have: have, size: size)
+                // the whole attempt in bounded time; what arrived before the deadline stays in
+                // `part` for the next attempt's Range request
+                let total = transferLimit(bytes: size - have, minimumRate: config.deadlineRate, base: config.timeout)
+                try await withDeadline(total, clock: clock) { [self] in
+                    try await fetchOnce(client: client, url: url, to: part, have: have, size: size, limit: total)
+                }
                 let now = fileSize(part)
                 if now == size { return (resumedFrom ?? 0, attempt + 1) }
                 throw Attempt.retry("body ended at byte \(now) of \(size)")
@@ -387,18 +430,16 @@ struct Syncer {
                 if case Attempt.retry(let r) = error { reason = r } else { reason = try classify(error) }
                 attempt += 1
                 guard attempt <= config.retries else { throw SyncError.unreachable(url: url, attempts: attempt, last: reason) }
-                await backoff(attempt, url: url, reason: reason)
+                try await backoff(attempt, url: url, reason: reason)
             }
         }
     }
 
-    func fetchOnce(client: HTTPClient, url: String, to part: String, have: UInt64, size: UInt64) async throws {
+    /// One GET of the bundle into `part` (the caller's deadline bounds it, body included).
+    func fetchOnce(client: HTTPClient, url: String, to part: String, have: UInt64, size: UInt64, limit: Duration) async throws {
         var request = HTTPClientRequest(url: url)
         if have > 0 { request.headers.add(name: "Range", value: "bytes=\(have)-") }
-        // the whole body must arrive in time; a bandwidth cap stretches it
-        var seconds = config.timeout + 60
-        if let cap = config.bandwidth { seconds += 2 * Double(size - have) / Double(cap) }
-        let response = try await client.execute(request, timeout: .milliseconds(Int64(seconds * 1000)))
+        let response = try await client.execute(request, timeout: TimeAmount(limit))
         let status = Int(response.status.code)
         let append: Bool
         switch status {
@@ -419,6 +460,7 @@ struct Syncer {
         default:
             var body: [UInt8] = []
             for try await chunk in response.body { if body.count < 4096 { body += chunk.readableBytesView } }
+            try Task.checkCancellation()
             if isRetryableStatus(status) { throw Attempt.retry("HTTP \(status)") }
             throw statusError(url: url, status: status, body: body)
         }
@@ -430,7 +472,8 @@ struct Syncer {
         defer { if !closed { close(fd) } }
         var written = append ? have : 0
         var paced: UInt64 = 0
-        let start = ContinuousClock.now
+        let start = clock.now
+        var quarter = written * 4 / max(size, 1)  // progress lines at each quarter
         for try await chunk in response.body {
             guard written + UInt64(chunk.readableBytes) <= size else {
                 close(fd); closed = true
@@ -454,13 +497,19 @@ struct Syncer {
             }
             written += UInt64(chunk.readableBytes)
             paced += UInt64(chunk.readableBytes)
+            if written * 4 / max(size, 1) > quarter {
+                quarter = written * 4 / max(size, 1)
+                if written < size { log("\(url): \(written) of \(size) bytes") }
+            }
             if let cap = config.bandwidth {
                 let due = Double(paced) / Double(cap)
-                let elapsed = start.duration(to: .now)
+                let elapsed = start.duration(to: clock.now)
                 let elapsedSeconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-                if due > elapsedSeconds { try await Task.sleep(nanoseconds: UInt64((due - elapsedSeconds) * 1e9)) }
+                if due > elapsedSeconds { try await clock.sleep(for: .milliseconds(Int64((due - elapsedSeconds) * 1000))) }
             }
         }
+        // a cancelled body ends early, like a dropped one: the bytes so far stay for a resume
+        try Task.checkCancellation()
         // durable before it is hashed and installed (a crash now resumes, never re-hashes garbage)
         if fsync(fd) != 0 {
             let e = errno

@@ -51,7 +51,7 @@ extension Vigil {
             }
             guard listSize >= 2, splits >= 1, floor > 0, floor <= 1 else { throw fail("--list-size ≥ 2, --splits ≥ 1, --floor in (0, 1]") }
             let text: String
-            do { text = String(decoding: try readFile(labels), as: UTF8.self) } catch { throw fail("\(labels): \(error)") }
+            do { text = String(decoding: try readFile(labels, maximumBytes: ReadLimit.table), as: UTF8.self) } catch { throw fail(about(labels, error)) }
             let base = labels.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
             let set: LabelledPhotos
             do { set = try LabelledPhotos(csv: text, base: base) } catch { throw fail("\(labels): \(error)") }
@@ -86,7 +86,7 @@ extension Vigil {
                 }
                 if let pairs {
                     let pf: PairsFile
-                    do { pf = try PairsFile(parsing: String(decoding: try readFile(pairs), as: UTF8.self)) } catch { throw fail("\(pairs): \(error)") }
+                    do { pf = try PairsFile(parsing: String(decoding: try readFile(pairs, maximumBytes: ReadLimit.table), as: UTF8.self)) } catch { throw fail(about(pairs, error)) }
                     for fold in pf.folds {
                         var out: [ScoredPair] = []
                         for p in fold {

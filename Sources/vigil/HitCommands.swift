@@ -3,6 +3,7 @@
 import ArgumentParser
 import Agent
 import Audit
+import Dispatch
 import HitUpload
 import Synchronization
 
@@ -10,7 +11,8 @@ import Synchronization
 import Glibc
 #endif
 
-/// Set by SIGTERM/SIGINT; a second signal abandons the PUT in flight (its record stays queued).
+/// Set by the first SIGTERM/SIGINT, which cancels the upload (a PUT in flight is abandoned, its
+/// record stays queued); a second signal exits at once.
 private let uploadStopRequested = Atomic<Bool>(false)
 
 extension Vigil.HitsCommand {
@@ -29,16 +31,24 @@ extension Vigil.HitsCommand {
                 _ = try? audit?.append("upload.result", [("result", "failed"), ("reason", .string(String("\(error)".prefix(300))))])
                 throw fail("upload: \(error)")
             }
-            let handler: @convention(c) (Int32) -> Void = { _ in
-                if uploadStopRequested.exchange(true, ordering: .relaxed) { _exit(130) }
-            }
-            signal(SIGTERM, handler)
-            signal(SIGINT, handler)
             let uploader = HitUploader(config: c, log: { line in
                 _ = ("vigil: upload: " + line + "\n").utf8CString.withUnsafeBufferPointer { write(2, $0.baseAddress, $0.count - 1) }
-            }, shouldStop: { uploadStopRequested.load(ordering: .relaxed) })
+            })
+            let work = Task { try await uploader.run(once: once) }
+            // signals as events (no flag to poll): the first cancels the upload task
+            let sources = [SIGTERM, SIGINT].map { sig in
+                signal(sig, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+                source.setEventHandler {
+                    if uploadStopRequested.exchange(true, ordering: .relaxed) { _exit(130) }
+                    work.cancel()
+                }
+                source.resume()
+                return source
+            }
+            defer { sources.forEach { $0.cancel() } }
             let r: UploadReport
-            do { r = try await uploader.run(once: once) } catch {
+            do { r = try await work.value } catch {
                 _ = try? audit?.append("upload.result", [("result", "failed"), ("reason", .string(String("\(error)".prefix(300))))])
                 throw fail("upload: \(error)")
             }

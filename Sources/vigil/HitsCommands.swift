@@ -43,41 +43,32 @@ extension Vigil.HitsCommand {
                     devices.append((try DevicePublicKey(file: parts[0]), end))
                 }
             } catch let e as ExitCode { throw e } catch { throw fail("\(error)") }
-            var files: [String] = []
-            for p in paths {
-                var st = stat()
-                if stat(p, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR {
-                    guard let d = opendir(p) else { throw fail("\(p): cannot open directory") }
-                    var names: [String] = []
-                    while let e = readdir(d) {
-                        let n = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-                        if !n.hasPrefix(".") && n != "sequence" && !n.hasSuffix(".tmp") { names.append(n) }  // an outbox copy: skip its bookkeeping
-                    }
-                    closedir(d)
-                    files += names.sorted().map { p + "/" + $0 }
-                } else { files.append(p) }
-            }
+            let listing: RecordFileListing
+            do { listing = try RecordFileListing.collect(paths) } catch { throw fail("\(error)") }
+            let files = listing.files
             var seen = Set<[UInt8]>()
             var bad = 0
             if !json { print("record                                sequence  captured (UTC)            clock     camera     list  entry                             score  threshold  est. FMR      mode") }
             for f in files {
                 do {
-                    let r = try SealedRecord(parsing: try readFile(f))
+                    let r = try SealedRecord(parsing: try readFile(f, maximumBytes: ReadLimit.hitRecord))
                     let body = try r.open(agency: agency, devices: devices)
                     guard seen.insert(r.id + r.deviceKeyID).inserted else { throw HitRecordError.replayed(id: r.idString) }
                     if json {
-                        print("{\"record\":\"\(r.idString)\",\"sequence\":\(r.sequence),\"created_ms\":\(r.createdMillis),\"device\":\"\(hex(r.deviceKeyID.prefix(8)))\",\"camera\":\"\(body.cameraID)\",\"capture_ms\":\(body.captureWallMillis),\"clock_synchronized\":\(body.clockSynchronized.map { "\($0)" } ?? "null"),\"watchlist_version\":\(body.watchlistVersion),\"entry\":\"\(hex(body.entryID))\",\"score\":\(body.score),\"threshold\":\(body.threshold),\"embedder\":\"\(body.embedderID)\",\"quality\":\(body.quality),\"box\":[\(body.box.map { "\($0)" }.joined(separator: ","))],\"mode\":\"\(body.mode)\",\"crop_bytes\":\(body.crop.count),\"estimated_false_match_rate\":\(body.estimatedFalseMatchRate.map { "\($0)" } ?? "null"),\"operating_point\":\(body.operatingPoint.map { "\($0)" } ?? "null"),\"note\":\"\(HitBody.marker)\"}")
+                        print(body.json(record: r).text)
                     } else {
                         let when = auditTimestamp(seconds: body.captureWallMillis / 1000, nanos: Int32(body.captureWallMillis % 1000) * 1_000_000)
                         let clock = body.clockSynchronized.map { $0 ? "synced" : "UNSYNCED" } ?? "unknown"
-                        print("\(r.idString)  \(r.sequence)  \(when)  \(clock)  \(body.cameraID)  v\(body.watchlistVersion)  \(hex(body.entryID))  \(body.score)  \(body.threshold)  \(body.estimatedFalseMatchRate.map(oneIn) ?? "unknown")  \(body.mode)")
+                        print("\(r.idString)  \(r.sequence)  \(when)  \(clock)  \(TerminalText.safe(body.cameraID))  v\(body.watchlistVersion)  \(hex(body.entryID))  \(body.score)  \(body.threshold)  \(body.estimatedFalseMatchRate.map(oneIn) ?? "unknown")  \(body.mode)")
                     }
                 } catch {
                     bad += 1
-                    _ = fail("\(f): \(error)", code: 0)
+                    _ = fail(about(f, error), code: 0)
                 }
             }
-            if !json { print("\(files.count - bad) opened, \(bad) refused — each hit is a candidate for human review, not an identification") }
+            for (path, reason) in listing.skipped { _ = fail("\(path): skipped: \(reason)", code: 0) }
+            let skipped = listing.skipped.isEmpty ? "" : ", \(listing.skipped.count) skipped"
+            if !json { print("\(files.count - bad) opened, \(bad) refused\(skipped) — each hit is a candidate for human review, not an identification") }
             if bad > 0 { throw ExitCode(1) }
         }
     }

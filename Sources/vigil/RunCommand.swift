@@ -32,7 +32,7 @@ extension Vigil {
 
     struct Report: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Accountability report: frames processed, faces detected, faces compared, hits — per day, totals only.")
+            abstract: "Accountability report: frames processed, faces detected, faces compared, hits — per day, totals only — and the settings that lower recall.")
         @Option(help: "Configuration file (device.data_dir).") var config: String
         @Option(help: "Only the last N days.") var days: Int?
 
@@ -41,7 +41,7 @@ extension Vigil {
             do { doc = try ConfigStore.load(config) } catch { throw printIssues(error) }
             let c = Counters(path: DataLayout(doc).counters)
             if let note = c.loadNote { _ = fail(note, code: 0) }
-            print(c.report(days: days), terminator: "")
+            print(c.report(days: days, config: doc), terminator: "")
         }
     }
 }

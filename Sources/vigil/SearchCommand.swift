@@ -35,10 +35,10 @@ extension Vigil.WatchlistCommand {
             guard !images.isEmpty else { throw fail("give at least one probe photo") }
             let search: ProbeSearch
             do {
-                search = try ProbeSearch(bundle: try readFile(bundle), authority: try AuthorityPublicKey(file: pubkey),
+                search = try ProbeSearch(bundle: try readFile(bundle, maximumBytes: ReadLimit.bundle), authority: try AuthorityPublicKey(file: pubkey),
                                          embedder: try modelOptions.embedderIdentity(),
                                          now: Int64(time(nil)))
-            } catch { throw fail("\(bundle): \(error)") }
+            } catch { throw fail(about(bundle, error)) }
             let analyzer: FaceAnalyzer
             do { analyzer = try modelOptions.analyzer(embed: true) } catch { throw fail("\(error)") }
             try forEachImage(images) { path, img, scale in

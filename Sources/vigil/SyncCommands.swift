@@ -23,7 +23,7 @@ extension Vigil.WatchlistCommand {
         func run() throws {
             do {
                 let signer = try AuthorityPrivateKey(file: key)
-                let bytes = try readFile(bundle)
+                let bytes = try readFile(bundle, maximumBytes: ReadLimit.bundle)
                 let b = try WatchlistBundle(parsing: bytes)
                 // the authority publishes only what it signed: catches a wrong file or key here,
                 // long before a thousand devices refuse it
@@ -31,8 +31,10 @@ extension Vigil.WatchlistCommand {
                 let name = "list-\(b.header.listVersion).vwl"
                 let manifest = try WatchlistManifest.build(bundle: bytes, bundlePath: name, signer: signer)
                 try makeDirectories(out)
-                try writeFileAtomically(out + "/" + name, bytes)
-                try writeFileAtomically(out + "/manifest", manifest)  // last: devices see the new list only once it is complete
+                // 0640: the list holds embeddings and legal bases; the web server reads it as the
+                // owner or through the directory's group (docs/SYNC.md), nobody else.
+                try writeFileAtomically(out + "/" + name, bytes, mode: 0o640)
+                try writeFileAtomically(out + "/manifest", manifest, mode: 0o640)  // last: devices see the new list only once it is complete
                 print("published \(out)/\(name) (version \(b.header.listVersion), \(bytes.count) bytes, sha256 \(hex(SHA256.hash(data: bytes))))")
                 print("manifest \(out)/manifest signed by \(signer.publicKey.fingerprint)")
             } catch { throw fail("\(bundle): \(error)") }

@@ -15,9 +15,11 @@ struct Vigil: AsyncParsableCommand {
         subcommands: [Cameras.self, Capture.self, Demo.self, Detect.self, Embed.self, Compare.self, Evaluate.self, Profile.self, Keys.self, WatchlistCommand.self, HitsCommand.self, AuditCommand.self, ConfigCommand.self, LEDsCommand.self, ConsoleCommand.self, Run.self, Report.self, ProvisionCommand.self])
 }
 
-/// Prints one line to stderr and exits non-zero: the contract for every bad input.
+/// Prints one line to stderr and exits non-zero: the contract for every bad input. Messages
+/// name files and carry text from outside (a record's file name, a path typed by an operator):
+/// control characters are escaped so nothing reaches the terminal as a command.
 func fail(_ message: String, code: Int32 = 1) -> ExitCode {
-    var line = "vigil: " + message
+    var line = "vigil: " + TerminalText.safe(message, message: true)
     if !line.hasSuffix("\n") { line += "\n" }
     _ = line.utf8CString.withUnsafeBufferPointer { write(2, $0.baseAddress, $0.count - 1) }
     return ExitCode(code)

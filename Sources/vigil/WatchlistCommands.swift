@@ -80,8 +80,13 @@ extension Vigil.WatchlistCommand {
             guard let exp = parseDate(expires) else { throw fail("--expires '\(expires)': use YYYY-MM-DD") }
             let now = Int64(time(nil))
             guard exp > now else { throw fail("--expires \(expires) is in the past") }
-            guard threshold > 0, threshold <= 1 else { throw fail("--threshold must be in (0, 1]") }
-            guard maxStalenessDays >= 1 else { throw fail("--max-staleness-days must be at least 1") }
+            // the device's rules (WatchlistPolicy), checked here so a typo never reaches a signature
+            let floors = WatchlistPolicy.floorRange
+            guard floors.contains(threshold) else { throw fail("--threshold \(threshold): devices accept floors in \(floors.lowerBound)...\(floors.upperBound)") }
+            guard maxStalenessDays >= 1, maxStalenessDays <= 366 else { throw fail("--max-staleness-days must be 1...366") }
+            guard version >= 1, version <= WatchlistPolicy.maximumVersion else {
+                throw fail("--version \(version): must be 1...\(WatchlistPolicy.maximumVersion) (devices refuse more, and refuse a jump of more than \(WatchlistPolicy.maximumVersionJump) over the last version they installed)")
+            }
             let signer: AuthorityPrivateKey
             do { signer = try AuthorityPrivateKey(file: key) } catch { throw fail("\(error)") }
             let list: [SubjectPhoto]
@@ -124,7 +129,8 @@ extension Vigil.WatchlistCommand {
             for (photo, reason) in r.skipped { _ = fail("skipped \(photo): \(reason)", code: 0) }
             for s in r.droppedSubjects { _ = fail("subject \(s): no usable photo, left out", code: 0) }
             do {
-                try writeFileAtomically(out, result.bundle)
+                // 0600 like the entries map: a bundle holds every entry's embeddings and legal basis
+                try writeFileAtomically(out, result.bundle, mode: 0o600)
                 var csv = "entry_id,subject,photos\n"
                 for e in r.mapping { csv += "\(e.entryID),\(e.subject),\(e.photos.joined(separator: ";"))\n" }
                 try writeFileAtomically(out + ".entries.csv", Array(csv.utf8), mode: 0o600)
@@ -156,10 +162,10 @@ extension Vigil.WatchlistCommand {
 
         func run() throws {
             let b: WatchlistBundle
-            do { b = try WatchlistBundle(parsing: try readFile(file)) } catch { throw fail("\(file): \(error)") }
+            do { b = try WatchlistBundle(parsing: try readFile(file, maximumBytes: ReadLimit.bundle)) } catch { throw fail(about(file, error)) }
             let h = b.header
             print("\(file): watchlist bundle format \(b.formatVersion), version \(h.listVersion)")
-            print("  issued \(h.issued), expires \(h.expires), stops matching if not replaced by \(h.issued + h.maximumStaleness)")
+            print("  issued \(h.issued), expires \(h.expires), stops matching if not replaced by \(WatchlistPolicy.staleSince(h))")
             print("  mode \(h.mode), threshold floor \(h.thresholdFloor), embedder \(h.embedder.id) sha256 \(hex(h.embedder.sha256))")
             print("  entries \(b.entries.count), embeddings \(b.rowCount) x \(h.dimension)")
             if let rate = h.targetFalseMatchRate, let table = b.calibrations, !table.isEmpty {
@@ -197,10 +203,10 @@ extension Vigil.WatchlistCommand {
         func run() throws {
             do {
                 let k = try AuthorityPublicKey(file: pubkey)
-                let b = try WatchlistBundle(parsing: try readFile(file))
+                let b = try WatchlistBundle(parsing: try readFile(file, maximumBytes: ReadLimit.bundle))
                 try b.verify(with: k)
                 print("\(file): signature valid, version \(b.header.listVersion), signed by \(k.fingerprint)")
-            } catch { throw fail("\(file): \(error)") }
+            } catch { throw fail(about(file, error)) }
         }
     }
 
@@ -218,12 +224,12 @@ extension Vigil.WatchlistCommand {
             do {
                 let s = try WatchlistStore(directory: store, authority: try AuthorityPublicKey(file: pubkey),
                                            embedder: try modelOptions.embedderIdentity())
-                let r = try s.install(try readFile(file))
+                let r = try s.install(try readFile(file, maximumBytes: ReadLimit.bundle))
                 auditInstall(audit, r, by: "vigil watchlist install")
                 print("installed watchlist v\(r.version) (\(r.entries) entries, \(r.rows) embeddings)" + (r.previous.map { "; v\($0) kept as fallback" } ?? ""))
             } catch {
                 _ = try? audit?.append("watchlist.reject", [("file", .string(file)), ("reason", .string(String("\(error)".prefix(300)))), ("by", "vigil watchlist install")])
-                throw fail("\(file): \(error)")
+                throw fail(about(file, error))
             }
         }
     }

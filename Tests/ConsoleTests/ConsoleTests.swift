@@ -69,6 +69,10 @@ final class Rig {
         output += out
         return String(decoding: out, as: UTF8.self)
     }
+    /// The records of one event, whole.
+    func records(_ event: String) -> [String] {
+        ((try? audit.tail(1000)) ?? []).filter { $0.contains("\"event\":\"\(event)\"") }
+    }
     func events() -> [String] {
         ((try? audit.tail(1000)) ?? []).compactMap { line in
             guard let r = line.range(of: "\"event\":\"") else { return nil }
@@ -104,8 +108,12 @@ final class Rig {
     rig.clock.advance(by: .seconds(31))
     #expect(rig.type("480213\r").contains("logged in"))
     let ev = rig.events()
-    #expect(ev.filter { $0 == "console.login_failed" }.count == 5)
-    #expect(ev.contains("console.lockout") && ev.contains("console.login_refused") && ev.last == "console.login")
+    // one record for the burst of five (with its count), then the lockout, the refused attempts
+    // summarised when the lockout ended, and the login
+    #expect(ev.filter { $0 == "console.login_failed" }.count == 1)
+    #expect(ev.suffix(4) == ["console.login_failed", "console.lockout", "console.login_refused", "console.login"])
+    #expect(rig.records("console.login_failed").first?.contains("\"count\":5") == true)
+    #expect(rig.records("console.login_refused").first?.contains("\"count\":2") == true)
 }
 
 @Test func aRestartDoesNotEndALockout() throws {

@@ -86,8 +86,9 @@ struct SearchTests {
         let other = EmbedderIdentity(id: "another", sha256: [UInt8](repeating: 7, count: 32))
         if case .list(.wrongEmbedder) = refused(bytes, embedder: other) {} else { Issue.record("another embedder's list was searched") }
         #expect(refused(Array(bytes.prefix(100))) != nil)
-        // Verified and unexpired but stale: the device would not match, so neither does search.
+        // Verified and unexpired but stale: the device would refuse to install it (issue 16), so
+        // search refuses it too, for the same reason.
         let stale = try list(signer: signer, staleness: 86_400)
-        if case .notMatchable = refused(stale, now: Self.now + 86_400 * 2) {} else { Issue.record("a stale list was searched") }
+        if case .list(.staleAtInstall) = refused(stale, now: Self.now + 86_400 * 2) {} else { Issue.record("a stale list was searched") }
     }
 }

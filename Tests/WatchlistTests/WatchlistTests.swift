@@ -32,7 +32,7 @@ let t0: Int64 = 1_795_000_000  // a fixed "now" (2026-11)
 func makeBundle(version: UInt64, signer: AuthorityPrivateKey, entries n: Int = 5, dimension: Int = 128,
                 issued: Int64 = t0 - day, expires: Int64 = t0 + 30 * day, staleness: Int64 = 14 * day,
                 embedder: EmbedderIdentity = testEmbedder, mode: WatchlistMode = .investigative,
-                entryExpiry: ((Int) -> Int64)? = nil) throws -> [UInt8] {
+                entryExpiry: ((Int) -> Int64)? = nil, floor: Float = 0.9) throws -> [UInt8] {
     var entries: [WatchlistEntry] = [], matrix: [Int8] = [], scales: [Float] = []
     var row = 0
     for i in 0..<n {
@@ -48,7 +48,7 @@ func makeBundle(version: UInt64, signer: AuthorityPrivateKey, entries n: Int = 5
         row += rows
     }
     let header = WatchlistHeader(listVersion: version, issued: issued, expires: expires, maximumStaleness: staleness,
-                                 embedder: embedder, mode: mode, thresholdFloor: 0.9, dimension: dimension)
+                                 embedder: embedder, mode: mode, thresholdFloor: floor, dimension: dimension)
     return try WatchlistBundle.build(header: header, entries: entries, matrix: matrix, scales: scales, signer: signer)
 }
 

@@ -63,6 +63,9 @@ cp "$PHOTOS/obama.jpg" subjects/person-a/
   --expires "$(date -u -d '+30 days' +%F)" --out list.vwl --models "$MODELS" >build.log 2>&1 || bail "agent/setup: watchlist build: $(tail -2 build.log)"
 "$V" watchlist publish list.vwl --key keys/authority.key --out "$WWW" >/dev/null 2>&1 || bail "agent/setup: publish"
 ENTRY=$(awk -F, 'NR == 2 { print $1 }' list.vwl.entries.csv)
+modes="$(stat -c %a list.vwl) $(stat -c %a list.vwl.entries.csv) $(stat -c %a "$WWW/manifest")"
+[ "$modes" = "600 600 640" ] && pass "agent/modes: bundle 600, entry map 600, published manifest 640 (embeddings and legal bases are not world-readable)" \
+  || fail "agent/modes: bundle, entry map, manifest are $modes (want 600 600 640)"
 
 # ---- the device: a clip (not enrolled first, then the enrolled person in two photos) --------------
 mkdir -p clip
@@ -101,6 +104,19 @@ if grep -q '"event":"hit","data":{"id":"[0-9a-f-]*"}' data/audit/audit.log && ! 
 else fail "agent/audit-hit-id-only: $(grep '"event":"hit"' data/audit/audit.log)"; fi
 rep=$("$V" report --config vigil.toml 2>&1)
 echo "$rep" | grep -qE '^total +[0-9]+ +[0-9]+ +[0-9]+ +1 ' && pass "agent/report: $(echo "$rep" | tail -1 | tr -s ' ')" || fail "agent/report: $rep"
+
+# ---- 1b. the agency's nginx (scripts/lib/agency.sh) is as strict as docs/HITS-SERVER.md ----------
+# a fleet certificate may PUT /hits/<uuid> and nothing else: no GET of a record, no listing, no
+# other name, no sub-directory; and the workers do not run as root
+rec=$(ls "$WWW/hits" | head -1)
+code() { curl -s -o /dev/null -w '%{http_code}' --cacert "$P/ca.crt" --cert "$P/client.crt" --key "$P/client.key" "$@"; }
+get=$(code "https://127.0.0.1:$PORT/hits/$rec"); list=$(code "https://127.0.0.1:$PORT/hits/")
+other=$(code -T /etc/hostname "https://127.0.0.1:$PORT/hits/notes.txt"); sub=$(code -T /etc/hostname "https://127.0.0.1:$PORT/hits/a/$rec")
+workers=$(ps -o user= --ppid "$(cat "$T/nginx.pid")" | sort -u | tr '\n' ' ')
+if [ -n "$rec" ] && [ "$get" = 403 ] && [ "$list" = 404 ] && [ "$other" = 404 ] && [ "$sub" = 404 ] && [ ! -e "$WWW/hits/notes.txt" ] \
+   && { [ "$(id -u)" != 0 ] || [ "$workers" = "nobody " ]; }; then
+  pass "agent/nginx-strict: GET of a record $get, listing $list, PUT of another name $other, into a sub-directory $sub; workers: $workers"
+else fail "agent/nginx-strict: GET $get, listing $list, other name $other, sub-directory $sub, workers '$workers' (want 403 404 404 404, not root)"; fi
 
 # ---- 2. privacy: no frame, no embedding of the face that matched nothing, on disk ---------------
 "$V" embed "$PHOTOS/biden.jpg" --json --models "$MODELS" >biden.json 2>/dev/null

@@ -32,12 +32,29 @@ agency_free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
+# The server follows docs/HITS-SERVER.md: records only as PUT /hits/<uuid> (no GET, no listing,
+# no other name, no sub-directory), everything else 404. Run as root (CI, the VM), the workers
+# drop to nobody:nogroup: the published lists are group-readable through WWW's set-group-id
+# directory (vigil publish writes 0640), the records directory belongs to nobody (0700). Where
+# nobody cannot reach WWW (or has no account, as in a minimal guest) the workers stay root, and
+# the function says so.
+AGENCY_UUID='[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'
 agency_nginx() {
   local D=$1 WWW=$2 PORT=$3 P=$4 nginx user_line=""
   nginx=$(command -v nginx || echo /usr/sbin/nginx)
   [ -x "$nginx" ] || { echo "agency: nginx not installed (apt-get install nginx)" >&2; return 1; }
   mkdir -p "$WWW/hits" "$D/tmp" "$D/logs"
-  [ "$(id -u)" = 0 ] && user_line="user root;"
+  if [ "$(id -u)" = 0 ]; then
+    user_line="user root;"
+    if id nobody >/dev/null 2>&1 && grep -q '^nogroup:' /etc/group 2>/dev/null && command -v runuser >/dev/null; then
+      chmod o+x "$D" "$WWW" 2>/dev/null
+      chgrp nogroup "$WWW" && chmod 2750 "$WWW" && chown nobody:nogroup "$WWW/hits" "$D/tmp" && chmod 0700 "$WWW/hits"
+      if runuser -u nobody -- test -r "$WWW" -a -x "$WWW" -a -w "$WWW/hits" -a -w "$D/tmp" 2>/dev/null; then
+        user_line="user nobody nogroup;"
+      fi
+    fi
+    [ "$user_line" = "user root;" ] && echo "agency: nginx workers run as root (no nobody account, or it cannot reach $WWW)" >&2
+  fi
   cat >"$D/nginx.conf" <<CONF
 $user_line
 daemon on;
@@ -54,7 +71,11 @@ http {
     ssl_certificate $P/server.crt; ssl_certificate_key $P/server.key;
     ssl_client_certificate $P/ca.crt; ssl_verify_client on;
     root $WWW;
-    location /hits/ { dav_methods PUT; create_full_put_path on; client_max_body_size 1m; }
+    location ~ "^/hits/$AGENCY_UUID\$" {
+      dav_methods PUT; dav_access user:rw; client_max_body_size 1m;
+      limit_except PUT { deny all; }
+    }
+    location /hits/ { return 404; }
   }
 }
 CONF
