@@ -78,12 +78,21 @@ public final class VigilAgent: @unchecked Sendable {
         let log = options.log
         _ = makeDirectoriesQuietly(layout.root)
 
+        // The device key before the audit log: it signs the log's head checkpoints (issue 16: a
+        // cut or edited tail is then detected), and the hit records later. Its error is reported
+        // once health exists, below.
+        var deviceKey: DeviceSigningKey?
+        var deviceKeyError: String?
+        if let p = config.string("keys.device_signing") {
+            do { deviceKey = try DeviceSigningKey(file: p) } catch { deviceKeyError = "\(error)"; log("vigil: device key: \(error)") }
+        }
+
         // audit first: everything after it is on the record
         var auditLog: AuditLog?
         if let dir = config.string("storage.audit_dir") {
             do {
                 auditLog = try AuditLog(directory: dir, maxFileBytes: Int(config.int("storage.audit_file_kb") ?? 1024) * 1024,
-                                        keepFiles: Int(config.int("storage.audit_keep_files") ?? 64))
+                                        keepFiles: Int(config.int("storage.audit_keep_files") ?? 64), checkpointKey: deviceKey?.key)
             } catch { log("vigil: audit log \(dir): \(error) — actions are NOT being audited") }
         }
         audit = auditLog
@@ -116,11 +125,8 @@ public final class VigilAgent: @unchecked Sendable {
             log("vigil: outbox: \(error)")
         }
         outbox = box
-        var deviceKey: DeviceSigningKey?
         var agencyKey: AgencyPublicKey?
-        if let p = config.string("keys.device_signing") {
-            do { deviceKey = try DeviceSigningKey(file: p) } catch { state.report("device key", .fault, "\(error)"); log("vigil: device key: \(error)") }
-        }
+        if let deviceKeyError { state.report("device key", .fault, deviceKeyError) }
         if let p = config.string("keys.agency_public") {
             do { agencyKey = try AgencyPublicKey(file: p) } catch { state.report("agency key", .fault, "\(error)"); log("vigil: agency key: \(error)") }
         }
@@ -315,6 +321,21 @@ package struct UploadService: Service {
         self.config = config; self.state = state; self.audit = audit; self.log = log; self.clock = clock
     }
 
+    /// The audit log is anchored off the device through the newest head an acknowledged record
+    /// carries, and its pressure (rotated files kept because nothing anchored them) shows in
+    /// health: rotation never deletes what has not left the device (issue 16).
+    package func anchorAudit(after r: UploadReport) {
+        guard let audit else { return }
+        if let seq = state.anchorable(acknowledged: r.acknowledged) {
+            do throws(AuditError) { try audit.noteAnchored(through: seq) } catch { log("vigil: audit: cannot anchor through seq \(seq): \(error)") }
+        }
+        switch audit.pressure {
+        case .none: state.report("audit", .ok)
+        case .unanchoredFilesKept(let n):
+            state.report("audit", .degraded, "\(n) rotated audit file(s) kept beyond storage.audit_keep_files: not yet anchored off the device (a hit upload or `vigil audit anchor`)")
+        }
+    }
+
     package func run() async throws {
         let uploader = HitUploader(config: config, log: { [log] line in log("vigil: upload: " + line) }, clock: clock)
         await cancelWhenGracefulShutdown { [self] in
@@ -325,9 +346,10 @@ package struct UploadService: Service {
                     if r.uploaded > 0 || r.left > 0 {
                         let line = "uploaded \(r.uploaded), \(r.left) left"
                         state.setLastUpload(line)
-                        _ = try? audit?.append("upload.result", [("uploaded", .int(Int64(r.uploaded))), ("left", .int(Int64(r.left)))])
+                        _ = try? audit?.append("upload.result", [("uploaded", .int(Int64(r.uploaded))), ("left", .int(Int64(r.left))), ("quarantined", .int(Int64(r.quarantined)))])
                     }
                     state.report("upload", r.left > 0 ? .degraded : .ok, r.left > 0 ? "\(r.left) hit record(s) waiting" : "")
+                    anchorAudit(after: r)
                 } catch {
                     if Task.isCancelled { break }
                     let why = explainingClock("\(error)")
@@ -340,8 +362,9 @@ package struct UploadService: Service {
         // a last attempt for hits sealed just before the stop, bounded so the agent still exits
         // within systemd's stop timeout; whatever is left stays in the outbox for the next start
         if let r = try? await withDeadline(.seconds(2), on: clock, { try await uploader.run(once: true) }), r.uploaded > 0 {
+            anchorAudit(after: r)
             state.setLastUpload("uploaded \(r.uploaded), \(r.left) left")
-            _ = try? audit?.append("upload.result", [("uploaded", .int(Int64(r.uploaded))), ("left", .int(Int64(r.left)))])
+            _ = try? audit?.append("upload.result", [("uploaded", .int(Int64(r.uploaded))), ("left", .int(Int64(r.left))), ("quarantined", .int(Int64(r.quarantined)))])
         }
     }
 }

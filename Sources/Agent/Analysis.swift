@@ -246,7 +246,8 @@ public final class AnalysisLoop: @unchecked Sendable {
         if x1 - x0 >= 8 && y1 - y0 >= 8 {
             crop = (try? encoder.encode(image.cropped(to: Rect(x: x0, y: y0, width: x1 - x0, height: y1 - y0)), quality: 85)) ?? []
         }
-        let head = s.audit?.head.hash ?? []
+        let auditHead = s.audit?.head
+        let head = auditHead?.hash ?? []
         let body = HitBody(captureWallMillis: wall * 1000, captureMonotonicNanos: frame.captureTime.nanoseconds, cameraID: camera.name,
                            watchlistVersion: c.listVersion, entryID: c.entryID, score: c.score, threshold: c.threshold,
                            embedderID: matcher?.header.embedder.id ?? "", quality: Float(face.detection.score),
@@ -255,6 +256,7 @@ public final class AnalysisLoop: @unchecked Sendable {
                            estimatedFalseMatchRate: c.estimatedFalseMatchRate, operatingPoint: matcher?.header.targetFalseMatchRate)
         do throws(OutboxError) {
             let item = try outbox.record(body, device: device, agency: agency, nowMillis: wall * 1000)
+            if let auditHead { s.state.noteSealed(id: item.id, auditSequence: auditHead.sequence) }
             hits += 1
             hitLatencies.append(frame.captureTime.duration(to: .now()))
             _ = try? s.audit?.append("hit", [("id", .string(item.id))])

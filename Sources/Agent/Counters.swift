@@ -71,7 +71,7 @@ public final class Counters: Sendable {
         var days: [String: DayCounts] = [:]
         var note: String?
         do throws(FileError) {
-            let bytes = try readFile(path)
+            let bytes = try readFile(path, maximumBytes: ReadLimit.state, symlinks: .refuse)
             switch Self.decode(bytes) {
             case .success(let loaded):
                 for d in loaded { days[d.date] = d }

@@ -296,7 +296,7 @@ public final class DeviceConsoleBackend: ConsoleBackend, @unchecked Sendable {
         show("device signing key (Ed25519, public half)", "keys.device_signing") { try DeviceSigningKey(file: $0).publicKey.fingerprint }
         for k in ["sync.client_cert", "upload.client_cert"] {
             if let p = config.string(k) {
-                if let b = try? readFile(p) { out.append("\(k): SHA256:\(hexString(Array(SHA256.hash(data: b))).prefix(32))…  (\(p))") } else { out.append("\(k): \(p) unreadable") }
+                if let b = try? readFile(p, maximumBytes: ReadLimit.key) { out.append("\(k): SHA256:\(hexString(Array(SHA256.hash(data: b))).prefix(32))…  (\(p))") } else { out.append("\(k): \(p) unreadable") }
             }
         }
         return out

@@ -33,6 +33,8 @@ public final class AgentState: Sendable {
         var lastUpload: String?
         var started = MonotonicInstant.now()
         var listLine = "watchlist: not loaded yet"
+        /// record id → the audit seq whose hash the record carries (sealed since this start)
+        var sealedHeads: [String: UInt64] = [:]
     }
     private let inner = Mutex(Inner())
     private let listGen = Atomic<Int>(0)
@@ -65,6 +67,27 @@ public final class AgentState: Sendable {
 
     public func setLastSync(_ line: String) { inner.withLock { $0.lastSync = line } }
     public func setLastUpload(_ line: String) { inner.withLock { $0.lastUpload = line } }
+
+    /// A hit record was sealed carrying the audit head at `auditSequence`. Kept in memory only:
+    /// the device cannot read a sealed record back (its body is the agency's), and after a
+    /// restart the records sealed before it simply anchor nothing — the safe side. Bounded: the
+    /// oldest ids are dropped beyond 100,000 (an outbox that full is a fault already).
+    public func noteSealed(id: String, auditSequence: UInt64) {
+        inner.withLock { s in
+            if s.sealedHeads.count >= 100_000, let oldest = s.sealedHeads.min(by: { $0.value < $1.value }) { s.sealedHeads[oldest.key] = nil }
+            s.sealedHeads[id] = auditSequence
+        }
+    }
+
+    /// The highest audit seq carried by a record the server acknowledged: the log is anchored off
+    /// the device through it (issue 16: rotation may then delete what lies before it).
+    public func anchorable(acknowledged ids: [String]) -> UInt64? {
+        inner.withLock { s in
+            var best: UInt64?
+            for id in ids { if let q = s.sealedHeads.removeValue(forKey: id) { best = max(best ?? 0, q) } }
+            return best
+        }
+    }
     public func setListLine(_ line: String) { inner.withLock { $0.listLine = line } }
     public var lastSync: String? { inner.withLock { $0.lastSync } }
     public var lastUpload: String? { inner.withLock { $0.lastUpload } }

@@ -46,7 +46,7 @@ public final class TrustedClock: Sendable {
         self.wall = wall
         self.synchronized = synchronized
         var saved: Int64 = 0
-        if let path, let b = try? readFile(path), let v = Int64(String(decoding: b, as: UTF8.self).split(separator: "\n").first ?? "") {
+        if let path, let b = try? readFile(path, maximumBytes: ReadLimit.state), let v = Int64(String(decoding: b, as: UTF8.self).split(separator: "\n").first ?? "") {
             saved = v
         }
         state = Mutex(State(highWater: max(saved, wall()), highWaterMono: .now(), lastSaved: saved))

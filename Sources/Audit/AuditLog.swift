@@ -97,8 +97,18 @@ public final class AuditLog: Sendable {
         }
         s.lockFD = open(directory + "/.lock", O_RDONLY | O_CREAT | O_CLOEXEC, 0o660)
         let lockFD = s.lockFD, keep = self.keepFiles
-        let notes = try Self.locked(lockFD) { () throws(AuditError) -> [Note] in
-            try Self.loadHead(directory, &s, key: key, keepFiles: keep)
+        let notes: [Note]
+        do {
+            notes = try Self.locked(lockFD) { () throws(AuditError) -> [Note] in
+                try Self.loadHead(directory, &s, key: key, keepFiles: keep)
+            }
+        } catch {
+            // `deinit` does not run for an instance whose properties were never all set: a refused
+            // log must not leak its descriptors (found by the audit-log fuzz target: a writer
+            // retried on a bad head ran out of file descriptors)
+            if s.fd >= 0 { close(s.fd) }
+            if s.lockFD >= 0 { close(s.lockFD) }
+            throw error
         }
         state = Mutex(s)
         for n in notes { try append(n.event, n.fields) }

@@ -50,10 +50,15 @@ func fileExists(_ path: String) -> Bool {
     return stat(path, &st) == 0
 }
 
+/// The most an audit file may hold when read back: rotation keeps files far smaller (the
+/// `audit.max_file_kb` setting is bounded well below this); a larger file is not ours.
+let auditFileReadLimit = 64 << 20
+
 /// Reads a file; a missing file is nil (not an error: a fresh log or a rotation in between).
 func readIfExists(_ path: String) throws(AuditError) -> [UInt8]? {
     do throws(FileError) {
-        return try readFile(path)
+        // Bounded and never through a link: the audit directory is Vigil's own (issue 16).
+        return try readFile(path, maximumBytes: auditFileReadLimit, symlinks: .refuse)
     } catch {
         if error.errno == .noSuchFile { return nil }
         throw .file(error)

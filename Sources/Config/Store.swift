@@ -14,11 +14,21 @@ import VigilCore
 public enum ConfigStore {
     /// Reads and validates a configuration file. A file that cannot be read is one issue naming it.
     public static func load(_ path: String, base: ConfigDocument = .defaults) throws(ConfigError) -> ConfigDocument {
-        let bytes: [UInt8]
-        do { bytes = try readFile(path) } catch {
-            throw ConfigError(file: path, "cannot read: \(error.errno)")
+        // The mode first (issue 16): whoever can rewrite the configuration decides whether the
+        // device matches, where hits go and which keys it trusts. Group- or world-writable is
+        // refused, as for the trust anchors (Watchlist/Keys.swift); a link is followed (an admin's
+        // choice in /etc) and its target checked.
+        var st = stat()
+        if stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_mode & 0o022 != 0 {
+            throw ConfigError(file: path, "permissions \(String(st.st_mode & 0o777, radix: 8)) let others rewrite the configuration; it must not be group- or world-writable (chmod 640)")
         }
-        if bytes.count > 1 << 20 { throw ConfigError(file: path, "larger than 1 MiB: not a configuration file") }
+        // Bounded before reading: a 1 MiB configuration limit checked after reading /dev/zero
+        // is no limit (issue 16); a FIFO or device is refused without blocking.
+        let bytes: [UInt8]
+        do { bytes = try readFile(path, maximumBytes: ReadLimit.config) } catch {
+            if error.errno == .fileTooLarge { throw ConfigError(file: path, "larger than 1 MiB: not a configuration file") }
+            throw ConfigError(file: path, "cannot \(error.operation): \(error.errno)")
+        }
         guard let text = String(validating: bytes, as: UTF8.self) else {
             var line = 1
             for l in bytes.split(separator: 0x0A, omittingEmptySubsequences: false) {
@@ -36,7 +46,7 @@ public enum ConfigStore {
     public static func save(_ doc: ConfigDocument, to path: String, header: String? = nil) throws(ConfigError) -> ConfigDocument {
         var next = doc
         var current: Int64 = doc.version
-        let old = try? readFile(path)
+        let old = try? readFile(path, maximumBytes: ReadLimit.config)
         if let old, let text = String(validating: old, as: UTF8.self), let parsed = try? ConfigDocument.parse(text, file: path, partial: true) {
             current = max(current, parsed.version)
         }
@@ -107,7 +117,7 @@ public struct BoardProfile: Sendable {
         }
         for d in dirs {
             let path = d + "/" + name + ".toml"
-            guard let bytes = try? readFile(path) else { continue }
+            guard let bytes = try? readFile(path, maximumBytes: ReadLimit.config) else { continue }
             guard let text = String(validating: bytes, as: UTF8.self) else { throw ConfigError(file: path, "not valid UTF-8") }
             // `[profile] description = "…"` is the profile's own; the rest is configuration.
             var description = ""

@@ -106,7 +106,7 @@ public struct PINHash: Equatable, Sendable {
         if (st.st_mode & S_IFMT) != S_IFREG { throw .malformed(path: path, reason: "not a regular file") }
         if st.st_mode & 0o077 != 0 { throw .insecureMode(path: path, mode: UInt32(st.st_mode & 0o777)) }
         let bytes: [UInt8]
-        do { bytes = try readFile(path) } catch { throw .unreadable(path: path, errno: error.errno) }
+        do { bytes = try readFile(path, maximumBytes: ReadLimit.key, symlinks: .refuse) } catch { throw .unreadable(path: path, errno: error.errno) }
         guard bytes.count < 512, let text = String(validating: bytes, as: UTF8.self) else {
             throw .malformed(path: path, reason: "not text")
         }

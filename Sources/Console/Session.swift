@@ -193,7 +193,7 @@ public final class ConsoleSession {
         self.options = options; self.pins = pins; self.backend = backend; self.audit = audit
         self.config = config; self.place = place; lastActivity = now
         self.lockStatePath = lockStatePath
-        if let lockStatePath, let bytes = try? readFile(lockStatePath),
+        if let lockStatePath, let bytes = try? readFile(lockStatePath, maximumBytes: ReadLimit.state, symlinks: .refuse),
            let n = Int(String(decoding: bytes, as: UTF8.self).split(separator: " ").last?.split(separator: "\n").first ?? "") {
             failures = max(0, n)
             if failures >= options.lockoutFailures { lockedUntil = now.advanced(by: options.lockoutDuration) }

@@ -44,7 +44,7 @@ public struct EnrollmentError: Error, CustomStringConvertible, Equatable {
 /// sub-directory is one entry with all its JPEGs. Names never go into the bundle.
 public enum SubjectList {
     public static func readCSV(_ path: String, defaultCategory: UInt8 = 1) throws -> [SubjectPhoto] {
-        let text = String(decoding: try readFile(path), as: UTF8.self)
+        let text = String(decoding: try readFile(path, maximumBytes: ReadLimit.table), as: UTF8.self)
         let base = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.hasSuffix("\r") ? String($0.dropLast()) : String($0) }
         while lines.last == "" { lines.removeLast() }

@@ -307,7 +307,7 @@ extension ShapePredictor {
     /// Reads and checks a serialized predictor file (the CLI and the agent load it this one way).
     public init(file path: String) throws(ShapePredictorFileError) {
         let bytes: [UInt8]
-        do { bytes = try readFile(path) } catch { throw ShapePredictorFileError(path: path, reason: "\(error)") }
+        do { bytes = try readFile(path, maximumBytes: ReadLimit.model) } catch { throw ShapePredictorFileError(path: path, reason: "\(error)") }
         do { try self.init(serialized: bytes) } catch { throw ShapePredictorFileError(path: path, reason: "\(error)") }
     }
 }

@@ -106,7 +106,7 @@ public struct UploadConfig: Sendable, Equatable {
 
     public init(file path: String) throws(UploadError) {
         let bytes: [UInt8]
-        do { bytes = try readFile(path) } catch { throw .config("\(error)") }
+        do { bytes = try readFile(path, maximumBytes: ReadLimit.config) } catch { throw .config("\(error)") }
         try self.init(parsing: String(decoding: bytes, as: UTF8.self), path: path)
     }
 }
@@ -149,6 +149,12 @@ public struct UploadReport: Sendable, Equatable {
     public var left = 0
     /// The run was cancelled (a stop); a PUT in flight was abandoned, its record kept.
     public var stopped = false
+    /// Entries refused before sending (a link, not a regular file, too large, not a sealed record,
+    /// or a record under another record's name) and moved to `<outbox>/quarantine/`.
+    public var quarantined = 0
+    /// The ids of the records the server acknowledged in this run (the records' own ids).
+    public var acknowledged: [String] = []
+    public init() {}
 }
 
 // MARK: the uploader
@@ -217,13 +223,23 @@ public struct HitUploader: Sendable {
     /// One record until acknowledged (or a final error, or a stop request).
     func upload(_ item: OutboxItem, client: HTTPClient, outbox: Outbox, once: Bool, state: inout State) async throws(UploadError) {
         guard isRecordID(item.id) else { throw .badRecordName(item.path) }
-        let bytes: [UInt8]
-        do throws(OutboxError) { bytes = try outbox.read(item) } catch {
+        // The entry is read without following a link and parsed, and the id sent is the record's
+        // own (issue 16: a root-run upload once sent a link's root-only target, and trusted the
+        // name). A refused entry is set aside for the technician, never sent, and the queue goes on.
+        let entry: OutboxEntry
+        do throws(OutboxError) { entry = try outbox.readEntry(item) } catch {
+            var st = stat()
             // acknowledged meanwhile (another uploader)? then there is nothing to send
-            if access(item.path, F_OK) != 0 { return }
-            throw .outbox(error)
+            if lstat(item.path, &st) != 0 { return }
+            guard case .refusedEntry(_, let reason) = error else { throw .outbox(error) }
+            let to: String
+            do throws(OutboxError) { to = try outbox.quarantine(item) } catch { throw .outbox(error) }
+            log("\(TerminalText.safe(item.path)): refused, not uploaded (\(TerminalText.safe(reason))); moved to \(TerminalText.safe(to))")
+            state.report.quarantined += 1
+            return
         }
-        let url = config.server + "/hits/" + item.id
+        let bytes = entry.bytes
+        let url = config.server + "/hits/" + entry.id
         while true {
             let outcome = await put(url: url, bytes: bytes, client: client)
             switch outcome {
@@ -237,6 +253,7 @@ public struct HitUploader: Sendable {
                 state.failures = 0
                 state.report.uploaded += 1
                 state.report.bytes += bytes.count
+                state.report.acknowledged.append(entry.id)
                 return
             case .final(let e):
                 throw e

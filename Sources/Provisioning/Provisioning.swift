@@ -360,7 +360,7 @@ func commonName(of name: DistinguishedName) -> String? {
 }
 
 func read(_ path: String) throws(ProvisioningError) -> [UInt8] {
-    do { return try readFile(path) } catch { throw .file(error) }
+    do { return try readFile(path, maximumBytes: ReadLimit.key) } catch { throw .file(error) }
 }
 
 func exists(_ path: String) -> Bool {

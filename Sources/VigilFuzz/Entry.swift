@@ -27,6 +27,7 @@ enum Harnesses {
         "png": FuzzImages.png,
         "webp": FuzzImages.webp,
         "shape-predictor": FuzzShapePredictor.run,
+        "audit-log": FuzzAudit.run,
     ]
 
     static func selected() -> ([UInt8]) -> Void {

@@ -1,6 +1,7 @@
 // The seed corpora, made with the project's own code and the fixed fuzz keys
 // (`VIGIL_FUZZ_MKSEEDS=DIR VigilFuzz`). ONNX and config seeds come from Tests/fuzz/run.sh --make-seeds
 // (op-test models made by scripts/optests, the board profiles).
+import Audit
 import Config
 import Crypto
 import Foundation
@@ -11,6 +12,21 @@ import VigilTestSupport
 import Watchlist
 
 enum Seeds {
+    static func auditLogs() throws -> [(String, [UInt8])] {
+        var t = Array("/tmp/vigil-seeds-audit-XXXXXX".utf8CString)
+        let dir = t.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+        let log = try AuditLog(directory: dir, checkpointKey: FuzzAudit.key)
+        _ = try log.append("agent.start", [("version", "0.1.0")])
+        _ = try log.append("console.login_failed", [("count", .int(3))])
+        _ = try log.append("hit", [("id", "0190f5a0-0000-7000-8000-000000000001")])
+        let text = try readFile(dir + "/" + auditCurrentFileName, maximumBytes: 1 << 20)
+        let checkpoint = try readFile(dir + "/" + auditCheckpointFileName, maximumBytes: 1 << 16)
+        FuzzAudit.empty(dir)
+        rmdir(dir)
+        let crafted = Array(String(decoding: text, as: UTF8.self).replacingOccurrences(of: "\"seq\":2,", with: "\"seq\":18446744073709551615,").utf8)
+        return [("log-and-checkpoint.bin", text + [0] + checkpoint), ("log-only.bin", text), ("max-seq.bin", crafted)]
+    }
+
     static func writeAll(to dir: String) throws {
         var files: [(String, String, [UInt8])] = []
         // watchlist bundles and their manifests
@@ -91,6 +107,9 @@ enum Seeds {
         // PNG and WebP stills (libpng's and libwebp's encoders): every sample layout, alpha, lossy
         files += try stillImages()
         // landmark models written by hand in dlib's serialization (VigilTestSupport), never dlib's file
+        // audit logs written by AuditLog itself (log, NUL, checkpoint), and the crafted sequence
+        // number that once trapped every reader and writer (issue 16)
+        for (name, log) in try auditLogs() { files.append(("audit-log", name, log)) }
         files.append(("shape-predictor", "tiny.dat", DlibShapePredictorWriter.tiny()))
         files.append(("shape-predictor", "five-point.dat", DlibShapePredictorWriter.fivePoint()))
         files.append(("shape-predictor", "five-point-deep.dat", DlibShapePredictorWriter.fivePoint(cascades: 2, trees: 2, depth: 5, features: 40, seed: 11)))

@@ -29,7 +29,7 @@ public struct EmbedderIdentity: Sendable, Equatable, CustomStringConvertible {
 
     /// The identity of a model file: its name without directory and extension, and its SHA-256.
     public init(modelFile path: String) throws(FileError) {
-        let bytes = try readFile(path)
+        let bytes = try readFile(path, maximumBytes: ReadLimit.bundle)
         let name = path.split(separator: "/").last.map(String.init) ?? path
         id = name.hasSuffix(".onnx") ? String(name.dropLast(5)) : name
         sha256 = Array(SHA256.hash(data: bytes))
@@ -48,7 +48,7 @@ public struct EmbedderIdentity: Sendable, Equatable, CustomStringConvertible {
     public init(modelFile path: String, landmarksFile: String?) throws(FileError) {
         try self.init(modelFile: path)
         guard let landmarksFile else { return }
-        let lm = try readFile(landmarksFile)
+        let lm = try readFile(landmarksFile, maximumBytes: ReadLimit.model)
         id = String(decoding: id.utf8.prefix(22), as: UTF8.self) + "+landmarks"
         sha256 = Array(SHA256.hash(data: sha256 + Array(SHA256.hash(data: lm))))
     }

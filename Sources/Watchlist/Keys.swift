@@ -65,7 +65,7 @@ struct KeyFile {
                 : "\(path): permissions \(String(perms, radix: 8)) let others replace this trust anchor; it must not be group- or world-writable (chmod 644)")
         }
         let bytes: [UInt8]
-        do { bytes = try readFile(path) } catch { throw .storage(error) }
+        do { bytes = try readFile(path, maximumBytes: ReadLimit.key) } catch { throw .storage(error) }
         let f = try parse(bytes, path: path)
         guard f.role == role else { throw .key("\(path): a \(f.role.rawValue) key, expected \(role.rawValue)") }
         guard f.isPrivate == isPrivate else { throw .key("\(path): a \(f.isPrivate ? "private" : "public") key, expected \(isPrivate ? "private" : "public")") }

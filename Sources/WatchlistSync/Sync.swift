@@ -110,7 +110,7 @@ public struct SyncConfig: Sendable, Equatable {
 
     public init(file path: String) throws(SyncError) {
         let bytes: [UInt8]
-        do { bytes = try readFile(path) } catch { throw .config("\(error)") }
+        do { bytes = try readFile(path, maximumBytes: ReadLimit.config) } catch { throw .config("\(error)") }
         try self.init(parsing: String(decoding: bytes, as: UTF8.self), path: path)
     }
 }
@@ -295,7 +295,7 @@ struct Syncer<C: Clock> where C.Duration == Duration {
 
         // 3. size and hash, then the store (which verifies signature, version, expiry, embedder)
         let bytes: [UInt8]
-        do { bytes = try readFile(part) } catch { throw SyncError.storage(error) }
+        do { bytes = try readFile(part, maximumBytes: ReadLimit.bundle, symlinks: .refuse) } catch { throw SyncError.storage(error) }
         guard UInt64(bytes.count) == manifest.size else {
             discard(part)
             throw SyncError.sizeMismatch(expected: manifest.size, actual: UInt64(bytes.count))
@@ -465,11 +465,20 @@ struct Syncer<C: Clock> where C.Duration == Duration {
             throw statusError(url: url, status: status, body: body)
         }
 
-        let flags = O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC)
+        // O_NOFOLLOW and a regular-file check (issue 16): a link planted in staging must not make
+        // a root-run sync overwrite the file it points to.
+        let flags = O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | (append ? O_APPEND : O_TRUNC)
         let fd = open(part, flags, 0o600)
-        guard fd >= 0 else { throw SyncError.storage(FileError(path: part, operation: "open", errno: .current)) }
+        guard fd >= 0 else {
+            let e = Errno.current
+            throw SyncError.storage(FileError(path: part, operation: e.rawValue == ELOOP ? "open (a symbolic link, refused in Vigil's own directories)" : "open", errno: e))
+        }
         var closed = false
         defer { if !closed { close(fd) } }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            throw SyncError.storage(FileError(path: part, operation: "write (not a regular file)", errno: Errno(rawValue: EINVAL)))
+        }
         var written = append ? have : 0
         var paced: UInt64 = 0
         let start = clock.now
@@ -519,9 +528,12 @@ struct Syncer<C: Clock> where C.Duration == Duration {
         }
     }
 
+    /// The partial file's size; a link there is not ours (issue 16): it is removed (the link, not
+    /// its target) and the download starts over.
     func fileSize(_ path: String) -> UInt64 {
         var st = stat()
-        guard stat(path, &st) == 0 else { return 0 }
+        guard lstat(path, &st) == 0 else { return 0 }
+        if (st.st_mode & S_IFMT) == S_IFLNK { discard(path); return 0 }
         return UInt64(max(st.st_size, 0))
     }
 

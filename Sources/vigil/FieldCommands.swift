@@ -7,6 +7,7 @@ import Console
 import LEDs
 import Synchronization
 import VigilCore
+import Watchlist
 
 #if canImport(Glibc)
 import Glibc
@@ -16,9 +17,12 @@ import Glibc
 /// a read-only test setup still gets a console, and says so).
 func openAudit(_ config: ConfigDocument, warn: Bool = true) -> AuditLog? {
     guard let dir = config.string("storage.audit_dir") else { return nil }
+    // the device key signs the head checkpoints, as the agent's writer does (issue 16); a console
+    // run without it still appends, and the checkpoint is signed again by the next keyed writer
+    let key = config.string("keys.device_signing").flatMap { try? DeviceSigningKey(file: $0) }
     do {
         return try AuditLog(directory: dir, maxFileBytes: Int(config.int("storage.audit_file_kb") ?? 1024) * 1024,
-                            keepFiles: Int(config.int("storage.audit_keep_files") ?? 64))
+                            keepFiles: Int(config.int("storage.audit_keep_files") ?? 64), checkpointKey: key?.key)
     } catch {
         if warn { _ = fail("warning: audit log \(dir): \(error) — actions are NOT being audited", code: 0) }
         return nil

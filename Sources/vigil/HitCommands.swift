@@ -54,10 +54,12 @@ extension Vigil.HitsCommand {
             }
             _ = try? audit?.append("upload.result", [("result", r.left == 0 ? "outbox empty" : "records left"), ("uploaded", .int(Int64(r.uploaded))),
                                                      ("bytes", .int(Int64(r.bytes))), ("retried", .int(Int64(r.retried))),
-                                                     ("left", .int(Int64(r.left))), ("stopped", .bool(r.stopped))])
+                                                     ("left", .int(Int64(r.left))), ("stopped", .bool(r.stopped)),
+                                                     ("quarantined", .int(Int64(r.quarantined)))])
             var line = "uploaded \(r.uploaded) record\(r.uploaded == 1 ? "" : "s") (\(r.bytes) bytes)"
             if r.retried > 0 { line += ", \(r.retried) failed attempt\(r.retried == 1 ? "" : "s") retried" }
             line += r.left == 0 ? "; outbox empty" : "; \(r.left) left in the outbox"
+            if r.quarantined > 0 { line += "; \(r.quarantined) refused entr\(r.quarantined == 1 ? "y" : "ies") moved to outbox/quarantine" }
             if r.stopped { line += "; stopped by signal" }
             print(line)
         }

@@ -53,9 +53,14 @@ extension Vigil.WatchlistCommand {
             let audit = openAuditDirectory(auditDir)
             do throws(SyncError) {
                 let c = try SyncConfig(file: config)
-                outcome = try await syncWatchlist(c) { line in
+                // Expiry and staleness by a time that never goes back, as the agent judges them
+                // (issue 16: the standalone sync used the raw wall clock, so setting the clock back
+                // revived an expired list). Its high-water mark is kept beside the store.
+                let clock = TrustedClock(path: c.store + "/clock")
+                outcome = try await syncWatchlist(c, log: { line in
                     _ = ("vigil: sync: " + line + "\n").utf8CString.withUnsafeBufferPointer { write(2, $0.baseAddress, $0.count - 1) }
-                }
+                }, now: { clock.failSafeNow() })
+                clock.save()
                 auditSync(audit, .success(outcome), by: "vigil watchlist sync")
             } catch {
                 auditSync(audit, .failure(error), by: "vigil watchlist sync")

@@ -97,6 +97,8 @@ final class StallServer: Sendable {
         case full(status: Int, body: [UInt8])
         /// The head (Content-Length `length`) and `first` bytes of the body, then nothing.
         case stall(status: Int, length: Int, first: [UInt8])
+        /// A redirect to `location` (an empty body).
+        case redirect(status: Int, location: String)
     }
     struct Seen: Sendable { var method: String; var uri: String; var range: String?; var bodyBytes: Int }
 
@@ -153,6 +155,8 @@ final class Answerer: Sendable {
 /// Things that happened, in order, for a test to wait on (no polling).
 final class Events<T: Sendable>: Sendable {
     private let state = Mutex<(items: [T], waiter: CheckedContinuation<T, Never>?)>(([], nil))
+    /// What happened and nobody has taken yet.
+    var pending: [T] { state.withLock { $0.items } }
     func post(_ x: T) {
         let w = state.withLock { s -> CheckedContinuation<T, Never>? in
             if let w = s.waiter { s.waiter = nil; return w }
@@ -194,11 +198,14 @@ final class ScriptHandler: ChannelInboundHandler {
             let seen = StallServer.Seen(method: h.method.rawValue, uri: h.uri, range: h.headers.first(name: "range"), bodyBytes: bodyBytes)
             let n = answerer.counts.withLock { c in c[h.uri, default: 0] += 1; return c[h.uri]! }
             let (status, length, body, complete): (Int, Int, [UInt8], Bool)
+            var headers = HTTPHeaders()
             switch answerer.script(seen, n) {
             case .full(let s, let b): (status, length, body, complete) = (s, b.count, b, true)
             case .stall(let s, let l, let f): (status, length, body, complete) = (s, l, f, false)
+            case .redirect(let s, let location):
+                (status, length, body, complete) = (s, 0, [], true)
+                headers.add(name: "Location", value: location)
             }
-            var headers = HTTPHeaders()
             headers.add(name: "Content-Length", value: "\(length)")
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: headers))), promise: nil)
             if !body.isEmpty { context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: body)))), promise: nil) }

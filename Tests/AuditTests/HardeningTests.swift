@@ -234,3 +234,25 @@ struct PressureTests {
         #expect(throws: AuditError.self) { try log.noteAnchored(through: 11) }   // not written yet
     }
 }
+
+/// A log refused at open (here: an unreadable head) releases its descriptors: the agent and the
+/// console retry opening it, and each refusal once leaked the lock file's descriptor.
+@Test func aRefusedOpenLeaksNoFileDescriptors() throws {
+    let dir = makeTempDirectory("auditfd")
+    let fd = open(dir + "/audit.log", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    let junk = Array("not a record\nnot one either\n".utf8)
+    junk.withUnsafeBytes { _ = write(fd, $0.baseAddress, $0.count) }
+    close(fd)
+    func openDescriptors() -> Int {
+        guard let d = opendir("/proc/self/fd") else { return -1 }
+        defer { closedir(d) }
+        var n = 0
+        while readdir(d) != nil { n += 1 }
+        return n
+    }
+    var refused = 0
+    let before = openDescriptors()
+    for _ in 0..<200 { if (try? AuditLog(directory: dir)) == nil { refused += 1 } }
+    #expect(refused == 200)
+    #expect(openDescriptors() - before < 5, "\(openDescriptors() - before) descriptors left open by 200 refused opens")
+}

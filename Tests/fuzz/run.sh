@@ -17,7 +17,7 @@ ONLY=""
 BUILD_ONLY=0
 SEED=""   # libFuzzer's -seed: fixed in `make test` (same mutations every run), random otherwise
 MAKE_SEEDS=0
-ALL_TARGETS=(onnx watchlist-bundle watchlist-manifest hit-record config-toml console mjpeg dlib-dat png webp shape-predictor)
+ALL_TARGETS=(onnx watchlist-bundle watchlist-manifest hit-record config-toml console mjpeg dlib-dat png webp shape-predictor audit-log)
 
 while [ $# -gt 0 ]; do
     case "$1" in
