@@ -168,7 +168,12 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
 
+        // The agency's review station (issue 17): the two-person rule, ingest, storage. Pure
+        // Swift at its core, so the rule is tested without a server.
+        .target(name: "Station", dependencies: ["VigilCore"]),
+
         // MARK: tests
+        .testTarget(name: "StationTests", dependencies: ["Station"]),
         .testTarget(name: "VigilCoreTests", dependencies: ["VigilCore", "VigilTestSupport"]),
         .testTarget(name: "CaptureTests", dependencies: ["Capture", "VigilTestSupport", "Imaging"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "VigilTestSupport"]),
