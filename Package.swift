@@ -37,6 +37,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
         // Provisioning: the device's TLS key and its certificate signing request (PKCS#10).
         .package(url: "https://github.com/apple/swift-certificates", from: "1.0.0"),
+        // The review station's embedded database (issue 17): SQLite through GRDB, one file, with
+        // versioned migrations; Debian's libsqlite3. Only the Station module links it.
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // MARK: C shims (system libraries from Debian; no vendored C code)
@@ -170,10 +173,14 @@ let package = Package(
 
         // The agency's review station (issue 17): the two-person rule, ingest, storage. Pure
         // Swift at its core, so the rule is tested without a server.
-        .target(name: "Station", dependencies: ["VigilCore"]),
+        .target(name: "Station", dependencies: [
+            "VigilCore", "Hits", "Watchlist",
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
 
         // MARK: tests
-        .testTarget(name: "StationTests", dependencies: ["Station"]),
+        .testTarget(name: "StationTests", dependencies: ["Station", "Hits", "Watchlist", "VigilCore", "VigilTestSupport"]),
         .testTarget(name: "VigilCoreTests", dependencies: ["VigilCore", "VigilTestSupport"]),
         .testTarget(name: "CaptureTests", dependencies: ["Capture", "VigilTestSupport", "Imaging"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "VigilTestSupport"]),

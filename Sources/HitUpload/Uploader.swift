@@ -345,16 +345,6 @@ public struct HitUploader: Sendable {
     }
 }
 
-/// A UUID in lowercase 8-4-4-4-12 form: the only thing that goes into the URL path.
-func isRecordID(_ s: String) -> Bool {
-    let u = Array(s.utf8)
-    guard u.count == 36 else { return false }
-    for (i, c) in u.enumerated() {
-        if i == 8 || i == 13 || i == 18 || i == 23 { if c != 0x2D { return false } } else if !((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66)) { return false }
-    }
-    return true
-}
-
 /// Whether an error from the HTTP stack is a TLS handshake refusal (final: a certificate that does
 /// not verify, a protocol mismatch) rather than a connection dropped during the handshake ("EOF
 /// during handshake", no BoringSSL reason code: retried like any other dropped connection).

@@ -53,6 +53,17 @@ public struct RecordFileListing: Sendable, Equatable {
     }
 }
 
+/// A record id in lowercase 8-4-4-4-12 form: the only thing that goes into an upload URL, and
+/// the only file name the hits drop (and the station's ingest) accepts.
+public func isRecordID(_ s: String) -> Bool {
+    let u = Array(s.utf8)
+    guard u.count == 36 else { return false }
+    for (i, c) in u.enumerated() {
+        if i == 8 || i == 13 || i == 18 || i == 23 { if c != 0x2D { return false } } else if !((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66)) { return false }
+    }
+    return true
+}
+
 extension HitBody {
     /// The record and its body as one JSON object (one line), every string escaped.
     public func json(record r: SealedRecord) -> JSON {

@@ -28,3 +28,11 @@ public func removeTree(_ path: String) {
 /// SplitMix64 for fuzz loops: the generator `SyntheticImages` already ships (same sequence on
 /// every machine), under the name the test targets use.
 public typealias SplitMix64 = SyntheticImages.PRNG
+
+/// Writes `bytes` to `path` with `mode` (created or truncated); a test's own fixture files.
+public func writeTestFile(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) {
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+    precondition(fd >= 0, "open \(path)")
+    _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    close(fd)
+}

@@ -240,9 +240,4 @@ final class Once<T: Sendable>: Sendable {
     func resume(_ v: T?) { continuation.withLock { $0.take() }?.resume(returning: v) }
 }
 
-func writeTestFile(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) {
-    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
-    precondition(fd >= 0, "open \(path)")
-    _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-    close(fd)
-}
+
