@@ -174,13 +174,14 @@ let package = Package(
         // The agency's review station (issue 17): the two-person rule, ingest, storage. Pure
         // Swift at its core, so the rule is tested without a server.
         .target(name: "Station", dependencies: [
-            "VigilCore", "Hits", "Watchlist",
+            "VigilCore", "Hits", "Watchlist", "Audit",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
 
         // MARK: tests
-        .testTarget(name: "StationTests", dependencies: ["Station", "Hits", "Watchlist", "VigilCore", "VigilTestSupport"]),
+        .testTarget(name: "StationTests", dependencies: ["Station", "Hits", "Watchlist", "VigilCore", "Audit", "VigilTestSupport",
+                                                        .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "VigilCoreTests", dependencies: ["VigilCore", "VigilTestSupport"]),
         .testTarget(name: "CaptureTests", dependencies: ["Capture", "VigilTestSupport", "Imaging"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "VigilTestSupport"]),

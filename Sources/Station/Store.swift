@@ -104,6 +104,7 @@ public final class StationStore: Sendable {
                 );
                 """)
         }
+        addDecisions(&m)
         return m
     }
 
@@ -187,5 +188,87 @@ public final class StationStore: Sendable {
                   camera: r["camera"], listVersion: UInt64(bitPattern: r["list_version"] as Int64), entryID: r["entry_id"],
                   score: r["score"], threshold: r["threshold"], estimatedFalseMatchRate: r["estimated_fmr"], mode: r["mode"],
                   sealed: [UInt8](r["sealed"] as Data), sha256: r["sha256"])
+    }
+}
+
+// MARK: decisions
+
+/// A decision as stored: the decision, its place on the hit, and the station's signature over
+/// both and the record's digest — so a verified hit carries two signed verdicts that can be
+/// checked without trusting the database (issue 17, item 6).
+public struct SignedDecision: Sendable, Equatable {
+    public var recordID: String
+    public var index: Int
+    public var role: StationRole
+    public var decision: ReviewDecision
+    public var signature: [UInt8]
+
+    /// The exact bytes signed: one line per field, in a fixed order.
+    public static func message(recordID: String, recordSHA256: String, index: Int, role: StationRole, _ d: ReviewDecision) -> [UInt8] {
+        let fields = ["vigil-station-decision 1", recordID, recordSHA256, String(index), d.kind.rawValue, role.rawValue, d.user,
+                      d.verdict.rawValue, String(d.time), d.amends.map(String.init) ?? "-",
+                      JSON.quote(d.reason), JSON.quote(d.reference)]
+        return Array(fields.joined(separator: "\n").utf8)
+    }
+}
+
+extension StationStore {
+    static func addDecisions(_ m: inout DatabaseMigrator) {
+        m.registerMigration("v2: decisions") { db in
+            try db.execute(sql: """
+                CREATE TABLE decision (
+                    record_id TEXT NOT NULL REFERENCES hit(record_id),
+                    idx INTEGER NOT NULL,
+                    kind TEXT NOT NULL,
+                    role TEXT NOT NULL,
+                    user TEXT NOT NULL,
+                    verdict TEXT NOT NULL,
+                    reason TEXT NOT NULL,
+                    reference TEXT NOT NULL,
+                    time INTEGER NOT NULL,
+                    amends INTEGER,
+                    signature BLOB NOT NULL,
+                    PRIMARY KEY (record_id, idx)
+                );
+                """)
+        }
+    }
+
+    /// The decisions on one hit, in order.
+    public func decisions(recordID: String) throws(StationStoreError) -> [SignedDecision] {
+        do { return try db.read { db in try Self.decisions(db, recordID) } } catch { throw .database("\(error)") }
+    }
+
+    static func decisions(_ db: Database, _ recordID: String) throws -> [SignedDecision] {
+        try Row.fetchAll(db, sql: "SELECT * FROM decision WHERE record_id = ? ORDER BY idx", arguments: [recordID]).map { r in
+            SignedDecision(recordID: r["record_id"], index: r["idx"], role: StationRole(rawValue: r["role"]) ?? .auditor,
+                           decision: ReviewDecision(kind: ReviewDecision.Kind(rawValue: r["kind"]) ?? .review, user: r["user"],
+                                                    verdict: Verdict(rawValue: r["verdict"]) ?? .inconclusive, reason: r["reason"],
+                                                    reference: r["reference"], time: r["time"], amends: r["amends"]),
+                           signature: [UInt8](r["signature"] as Data))
+        }
+    }
+
+    /// Records `d` on `recordID` under the two-person rule, in one transaction: the rule is
+    /// checked against the decisions as stored at that moment, so two reviewers deciding at the
+    /// same time cannot both be "second". `sign` signs the decision's message.
+    public func decide(recordID: String, _ d: ReviewDecision, role: StationRole,
+                       sign: @Sendable ([UInt8]) throws -> [UInt8]) throws -> (SignedDecision, ReviewState) {
+        try db.write { db -> (SignedDecision, ReviewState) in
+            guard let row = try Row.fetchOne(db, sql: "SELECT sha256 FROM hit WHERE record_id = ?", arguments: [recordID]) else {
+                throw StationStoreError.database("no hit \(recordID)")
+            }
+            let existing = try Self.decisions(db, recordID)
+            var review = TwoPersonReview(decisions: existing.map(\.decision))
+            try review.record(d, role: role)
+            let index = existing.count
+            let signature = try sign(SignedDecision.message(recordID: recordID, recordSHA256: row["sha256"], index: index, role: role, d))
+            try db.execute(sql: """
+                INSERT INTO decision (record_id, idx, kind, role, user, verdict, reason, reference, time, amends, signature)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [recordID, index, d.kind.rawValue, role.rawValue, d.user, d.verdict.rawValue, d.reason,
+                                 d.reference, d.time, d.amends, Data(signature)])
+            return (SignedDecision(recordID: recordID, index: index, role: role, decision: d, signature: signature), review.state)
+        }
     }
 }
