@@ -105,6 +105,7 @@ public final class StationStore: Sendable {
                 """)
         }
         addDecisions(&m)
+        addPurge(&m)
         return m
     }
 
@@ -270,5 +271,44 @@ extension StationStore {
                                  d.reference, d.time, d.amends, Data(signature)])
             return (SignedDecision(recordID: recordID, index: index, role: role, decision: d, signature: signature), review.state)
         }
+    }
+}
+
+// MARK: retention
+
+extension StationStore {
+    static func addPurge(_ m: inout DatabaseMigrator) {
+        m.registerMigration("v3: purge") { db in
+            try db.execute(sql: "ALTER TABLE hit ADD COLUMN purged_s INTEGER")
+        }
+    }
+
+    /// Ids of the hits whose sealed record is still kept.
+    public func unpurged() throws(StationStoreError) -> [(recordID: String, receivedSeconds: Int64)] {
+        do {
+            return try db.read { db in
+                try Row.fetchAll(db, sql: "SELECT record_id, received_s FROM hit WHERE purged_s IS NULL ORDER BY received_s").map {
+                    (recordID: $0["record_id"] as String, receivedSeconds: $0["received_s"] as Int64)
+                }
+            }
+        } catch { throw .database("\(error)") }
+    }
+
+    /// Deletes a hit's sealed record (crop and body); the row, its decisions and its counts stay.
+    public func purge(recordID: String, at time: Int64) throws(StationStoreError) {
+        do {
+            try db.write { db in
+                try db.execute(sql: "UPDATE hit SET sealed = X'', purged_s = ? WHERE record_id = ? AND purged_s IS NULL",
+                               arguments: [time, recordID])
+            }
+        } catch { throw .database("\(error)") }
+    }
+
+    public func purgedAt(recordID: String) throws(StationStoreError) -> Int64? {
+        do {
+            return try db.read { db in
+                try Row.fetchOne(db, sql: "SELECT purged_s FROM hit WHERE record_id = ?", arguments: [recordID])?["purged_s"]
+            }
+        } catch { throw .database("\(error)") }
     }
 }

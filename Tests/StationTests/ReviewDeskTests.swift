@@ -69,3 +69,32 @@ struct ReviewDeskTests {
         #expect(throws: (any Error).self) { try desk.decide(recordID: "0190f5a0-0000-7000-8000-000000000009", d("ana", .confirm), role: .reviewer) }
     }
 }
+
+@Suite("Station retention job")
+struct RetentionJobTests {
+    @Test func aRejectedHitLosesItsCropAfterAWeekAndKeepsItsRecordOfDecisions() throws {
+        let f = ReviewDeskTests()
+        let (desk, hit, auditDir) = try f.fixture()
+        try desk.decide(recordID: hit.recordID, f.d("ana", .reject), role: .reviewer)
+        try desk.decide(recordID: hit.recordID, f.d("ben", .reject), role: .reviewer)
+        let job = RetentionJob(store: desk.store, audit: try AuditLog(directory: auditDir))
+        #expect(try job.run(now: 1_800_000_200 + 6 * 86_400).isEmpty)
+        #expect(try job.run(now: 1_800_000_200 + 7 * 86_400) == [hit.recordID])
+        let after = try #require(try desk.store.hits().first)
+        #expect(after.sealed.isEmpty && after.camera == "door")
+        #expect(try desk.store.decisions(recordID: hit.recordID).count == 2)
+        #expect(try desk.store.purgedAt(recordID: hit.recordID) == 1_800_000_200 + 7 * 86_400)
+        #expect(try job.run(now: 1_800_000_200 + 30 * 86_400).isEmpty)  // once
+        #expect(try tailAuditLog(directory: auditDir, count: 3).contains { $0.contains("\"station.purge\"") && $0.contains("rejected") })
+        #expect(try verifyAuditLog(directory: auditDir).isIntact)
+    }
+
+    @Test func aVerifiedHitIsKept() throws {
+        let f = ReviewDeskTests()
+        let (desk, hit, auditDir) = try f.fixture()
+        try desk.decide(recordID: hit.recordID, f.d("ana", .confirm), role: .reviewer)
+        try desk.decide(recordID: hit.recordID, f.d("ben", .confirm), role: .reviewer)
+        let job = RetentionJob(store: desk.store, audit: try AuditLog(directory: auditDir))
+        #expect(try job.run(now: 1_800_000_200 + 3650 * 86_400).isEmpty)
+    }
+}
