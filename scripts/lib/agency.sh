@@ -49,7 +49,11 @@ agency_nginx() {
     if id nobody >/dev/null 2>&1 && grep -q '^nogroup:' /etc/group 2>/dev/null && command -v runuser >/dev/null; then
       chmod o+x "$D" "$WWW" 2>/dev/null
       chgrp nogroup "$WWW" && chmod 2750 "$WWW" && chown nobody:nogroup "$WWW/hits" "$D/tmp" && chmod 0700 "$WWW/hits"
-      if runuser -u nobody -- test -r "$WWW" -a -x "$WWW" -a -w "$WWW/hits" -a -w "$D/tmp" 2>/dev/null; then
+      # lists published before nginx started (the VM prepares www first) join the group too
+      find "$WWW" -maxdepth 1 -type f -exec chgrp nogroup {} + -exec chmod g+r {} + 2>/dev/null
+      local unreadable
+      unreadable=$(find "$WWW" -maxdepth 1 -type f -exec runuser -u nobody -- test ! -r {} \; -print 2>/dev/null | head -1)
+      if [ -z "$unreadable" ] && runuser -u nobody -- test -r "$WWW" -a -x "$WWW" -a -w "$WWW/hits" -a -w "$D/tmp" 2>/dev/null; then
         user_line="user nobody nogroup;"
       fi
     fi
