@@ -27,6 +27,16 @@ public struct StoredHit: Sendable, Equatable {
     /// The record's bytes, still sealed (HPKE to the agency key, signed by the device).
     public var sealed: [UInt8]
     public var sha256: String
+
+    public init(recordID: String, deviceKeyID: String, device: String, sequence: UInt64, createdMillis: Int64, receivedSeconds: Int64,
+                captureMillis: Int64, clockSynchronized: Bool?, camera: String, listVersion: UInt64, entryID: String, score: Double,
+                threshold: Double, estimatedFalseMatchRate: Double?, mode: String, sealed: [UInt8], sha256: String) {
+        self.recordID = recordID; self.deviceKeyID = deviceKeyID; self.device = device; self.sequence = sequence
+        self.createdMillis = createdMillis; self.receivedSeconds = receivedSeconds; self.captureMillis = captureMillis
+        self.clockSynchronized = clockSynchronized; self.camera = camera; self.listVersion = listVersion; self.entryID = entryID
+        self.score = score; self.threshold = threshold; self.estimatedFalseMatchRate = estimatedFalseMatchRate; self.mode = mode
+        self.sealed = sealed; self.sha256 = sha256
+    }
 }
 
 public struct QuarantinedRecord: Sendable, Equatable {
@@ -34,6 +44,10 @@ public struct QuarantinedRecord: Sendable, Equatable {
     public var reason: String
     public var sha256: String
     public var receivedSeconds: Int64
+
+    public init(name: String, reason: String, sha256: String, receivedSeconds: Int64) {
+        self.name = name; self.reason = reason; self.sha256 = sha256; self.receivedSeconds = receivedSeconds
+    }
 }
 
 public enum StationStoreError: Error, Sendable, CustomStringConvertible {
