@@ -177,6 +177,7 @@ let package = Package(
             "VigilCore", "Hits", "Watchlist", "Audit",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "_CryptoExtras", package: "swift-crypto"),
         ]),
 
         // MARK: tests

@@ -120,6 +120,7 @@ public final class StationStore: Sendable {
         }
         addDecisions(&m)
         addPurge(&m)
+        addUsers(&m)
         return m
     }
 
