@@ -165,6 +165,7 @@ eval: setup
 	$(PY) scripts/models/eval_shared.py
 	swift build -c release --product vigil
 	@$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps face-recognition==1.3.0 Click==8.5.1 .cache/downloads/face_recognition_models-0.3.0.tar.gz
+	@$(VENV)/bin/pip install -q --disable-pip-version-check matplotlib==3.11.2  # the plots under docs/ (eval only)
 	@if [ -f $(SHARED_LABELS) ]; then .build/release/vigil evaluate $(SHARED_LABELS); \
 	else echo "eval: skipped Vigil's evaluation ($(SHARED_LABELS) not present)"; fi
 	bash scripts/eval/run.sh --plots docs
