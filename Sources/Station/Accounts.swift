@@ -61,26 +61,9 @@ public struct PasswordHash: Sendable, Equatable {
     public init?(text: String) {
         let f = text.split(separator: "$", omittingEmptySubsequences: false)
         guard f.count == 6, f[0] == "scrypt", let n = Int(f[1]), let r = Int(f[2]), let p = Int(f[3]),
-              let s = unhex(f[4]), let h = unhex(f[5]) else { return nil }
+              let s = unhex(String(f[4])), let h = unhex(String(f[5])) else { return nil }
         self.init(logN: n, r: r, p: p, salt: s, hash: h)
     }
-}
-
-func unhex(_ s: Substring) -> [UInt8]? {
-    let u = Array(s.utf8)
-    guard u.count % 2 == 0 else { return nil }
-    func v(_ c: UInt8) -> UInt8? {
-        switch c { case 0x30...0x39: c - 0x30; case 0x61...0x66: c - 0x57; default: nil }
-    }
-    var out: [UInt8] = []
-    out.reserveCapacity(u.count / 2)
-    var i = 0
-    while i < u.count {
-        guard let a = v(u[i]), let b = v(u[i + 1]) else { return nil }
-        out.append(a << 4 | b)
-        i += 2
-    }
-    return out
 }
 
 public enum AccountError: Error, Sendable, Equatable, CustomStringConvertible {

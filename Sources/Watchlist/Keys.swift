@@ -144,7 +144,8 @@ public func generateKey(role: KeyRole, directory: String) throws(WatchlistError)
     return GeneratedKey(role: role, privatePath: priv, publicPath: pub, fingerprint: fingerprint(ofPublicKey: publicRaw))
 }
 
-func unhex(_ s: String) -> [UInt8]? {
+/// Hex (either case) to bytes; nil for an odd length or a non-hex digit.
+package func unhex(_ s: String) -> [UInt8]? {
     let u = Array(s.utf8)
     guard u.count % 2 == 0 else { return nil }
     func v(_ c: UInt8) -> UInt8? {
